@@ -1,0 +1,1 @@
+//! WhatsApp protobuf schemas compiled with prost (no system protoc).

@@ -1,0 +1,1 @@
+//! A WhatsApp server emulator for tests, built on wa-core.

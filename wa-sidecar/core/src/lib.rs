@@ -1,0 +1,1 @@
+//! Sans-IO WhatsApp Web protocol core: binary node codec, Noise transport, Signal, pairing.

@@ -1,0 +1,1 @@
+//! Native WhatsApp Web multi-device client service (driver around wa-core).
