@@ -1,0 +1,1 @@
+//! PostgreSQL implementation of [`super::Store`] (to be written).
