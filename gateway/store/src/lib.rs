@@ -10,6 +10,7 @@
 //!
 //! Every write that a webhook acknowledges happens in one transaction.
 
+mod error;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -33,10 +34,29 @@ pub enum StoreError {
     /// Any other database error (constraint we did not expect, SQL error): our bug.
     #[error("database error: {0}")]
     Database(String),
+    /// The caller passed something the store cannot hold (a contact without any identity).
+    #[error("invalid input: {0}")]
+    Invalid(String),
 }
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store at `database_url` and applies pending migrations: PostgreSQL for
+/// `postgres://` / `postgresql://` URLs, SQLite otherwise (`sqlite:path`, `sqlite://path`, a bare
+/// path, `sqlite::memory:`).
+pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    let store: std::sync::Arc<dyn Store> =
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            return Err(StoreError::Unavailable(
+                "PostgreSQL support is not built yet in this revision".into(),
+            ));
+        } else {
+            std::sync::Arc::new(sqlite::SqliteStore::open(database_url).await?)
+        };
+    store.migrate().await?;
+    Ok(store)
+}
 
 /// A conversation: one contact, one provider, one business number.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,1 +1,1 @@
-//! PostgreSQL implementation of [`super::Store`] (to be written).
+//! PostgreSQL implementation of [`super::Store`] (being written).
