@@ -1,0 +1,80 @@
+// Test harness: drives UNMODIFIED Baileys (@whiskeysockets/baileys, pinned in package.json)
+// against the wa-emulator. This is our own script that *uses* Baileys; it contains no Baileys code.
+//
+// Usage: node harness.mjs <ws-url> <auth-dir>
+//
+// Prints one line per event on stdout (the Rust test reads them):
+//   qr-data: <qr string exactly as Baileys builds it>
+//   open <own jid>
+//   close <status code>        (every close, before reconnecting)
+//   reconnecting
+//   logged-out                 (then the process exits with code 3)
+//
+// Reconnects after every close except a logout, as Baileys applications do (515 after pairing is
+// the normal "restart required" step). Exits when stdin closes, so a dead parent never leaves it
+// running.
+import { mkdirSync } from 'node:fs'
+import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
+import pino from 'pino'
+
+const [wsUrl, authDir] = process.argv.slice(2)
+if (!wsUrl || !authDir) {
+	console.error('usage: node harness.mjs <ws-url> <auth-dir>')
+	process.exit(2)
+}
+mkdirSync(authDir, { recursive: true })
+
+const logger = pino({ level: process.env.BAILEYS_LOG_LEVEL || 'silent' }, pino.destination(2))
+const say = line => process.stdout.write(line + '\n')
+
+let stopping = false
+process.stdin.on('end', () => {
+	stopping = true
+	process.exit(0)
+})
+process.stdin.resume()
+
+const start = async () => {
+	const { state, saveCreds } = await useMultiFileAuthState(authDir)
+	const sock = makeWASocket({
+		auth: state,
+		waWebSocketUrl: wsUrl,
+		logger,
+		markOnlineOnConnect: false,
+		shouldSyncHistoryMessage: () => false,
+		fireInitQueries: true
+	})
+	sock.ev.on('creds.update', saveCreds)
+	sock.ev.on('connection.update', update => {
+		const { connection, lastDisconnect, qr } = update
+		if (qr) {
+			say(`qr-data: ${qr}`)
+		}
+		if (connection === 'open') {
+			say(`open ${sock.user?.id ?? ''}`)
+		}
+		if (connection === 'close') {
+			const code = lastDisconnect?.error?.output?.statusCode ?? 0
+			say(`close ${code}`)
+			if (code === DisconnectReason.loggedOut) {
+				say('logged-out')
+				process.exit(3)
+			}
+			if (!stopping) {
+				say('reconnecting')
+				// A fresh socket with the same auth state, after the current one finished closing.
+				setTimeout(() => {
+					start().catch(err => {
+						console.error('restart failed', err)
+						process.exit(1)
+					})
+				}, 250)
+			}
+		}
+	})
+}
+
+start().catch(err => {
+	console.error('start failed', err)
+	process.exit(1)
+})
