@@ -2,7 +2,8 @@
 //!
 //! Text format and server names follow whatsmeow `types/jid.go` (`ParseJID`, `JID.String`);
 //! the interop integrator prefix (`integrator-user:device@interop`) follows Baileys
-//! `readInteropJid` in `src/WABinary/decode.ts`.
+//! `readInteropJid` in `src/WABinary/decode.ts`; interop JIDs always carry the prefix so
+//! that a `-` in the user part cannot be mistaken for it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -154,7 +155,7 @@ impl FromStr for Jid {
 
 impl fmt::Display for Jid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.integrator > 0 {
+        if self.integrator > 0 || self.server == INTEROP_SERVER {
             write!(f, "{}-", self.integrator)?;
         }
         if self.agent > 0 {
@@ -186,6 +187,7 @@ mod tests {
             "status@broadcast",
             "12.3:4@s.whatsapp.net",
             "7-99:1@interop",
+            "0-1-2@interop",
             "5:3@msgr",
         ] {
             let jid = Jid::parse(s).unwrap();
