@@ -85,6 +85,24 @@ fn node_libsignal_signatures_verify_in_rust() {
     assert!(xeddsa_verify(&public, NODE_MSG, &arr(SIG_NODE_RANDOM)));
 }
 
+// Same provenance (Node script, libsignal@6.0.0 `curve.calculateSignature`), a key whose Edwards
+// public key has sign bit 0 (the vectors above have sign bit 1): priv = bytes (2i+3) & 0xff.
+const NODE_PRIV_SIGN0: &str = "030507090b0d0f11131517191b1d1f21232527292b2d2f31333537393b3d3f41";
+const NODE_PUB_SIGN0: &str = "059f44c2cc288521b135f66a0222bf27ce5eb4a0411392e0cca25586e8af496163";
+const NODE_SIG_SIGN0: &str = "60f81b5b29ce648a74ffd32cbd78298f1114f84b65e28f61ae8f04a976f43c39e47728dbf6524f40b0e4534528430c64aa68ee0a72f3405c4e38a02c600ecc07";
+
+#[test]
+fn node_vector_with_sign_bit_zero() {
+    let public = public_key_from_wire(&hex::decode(NODE_PUB_SIGN0).unwrap()).unwrap();
+    assert_eq!(KeyPair::from_private(arr(NODE_PRIV_SIGN0)).public, public);
+    let sig: [u8; 64] = arr(NODE_SIG_SIGN0);
+    assert_eq!(sig[63] & 0x80, 0);
+    assert!(xeddsa_verify(&public, b"sign bit zero", &sig));
+    let mut flipped = sig;
+    flipped[63] |= 0x80;
+    assert!(!xeddsa_verify(&public, b"sign bit zero", &flipped));
+}
+
 #[test]
 fn rust_signature_is_byte_identical_to_node_given_the_same_random() {
     let sig = xeddsa_sign(&arr(NODE_PRIV), NODE_MSG, &arr(NODE_RANDOM));
