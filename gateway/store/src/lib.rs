@@ -48,9 +48,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     let store: std::sync::Arc<dyn Store> =
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            return Err(StoreError::Unavailable(
-                "PostgreSQL support is not built yet in this revision".into(),
-            ));
+            std::sync::Arc::new(postgres::PostgresStore::connect(database_url).await?)
         } else {
             std::sync::Arc::new(sqlite::SqliteStore::open(database_url).await?)
         };

@@ -1,1 +1,101 @@
-//! PostgreSQL implementation of [`super::Store`] (being written).
+//! PostgreSQL implementation of [`super::Store`], for several gateway instances on one database.
+//!
+//! Transactions run at READ COMMITTED. Exactly-once comes from unique indexes with
+//! `ON CONFLICT DO NOTHING` (a second inserter waits for the first and then inserts nothing);
+//! the race between two messages from one new contact is resolved in `common::contacts`.
+//! Deadlocks and serialization failures re-run the whole transaction a few times.
+//!
+//! Event cursors: an identity column hands out ids at insert, not at commit, so a reader could
+//! see event 8 before event 7 commits and skip 7 forever. Every event insert therefore first
+//! takes a transaction-scoped advisory lock (held until commit) and is the last statement of
+//! its transaction: ids are handed out in commit order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+use crate::StoreResult;
+use crate::error::map_sqlx;
+
+// The shared logic is compiled once per backend, on purpose (see `common`).
+#[allow(clippy::duplicate_mod)]
+#[path = "common/mod.rs"]
+mod common;
+
+type Db = sqlx::Postgres;
+type Backend = PostgresStore;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Leases due jobs; `SKIP LOCKED` lets several workers claim side by side without waiting on
+/// (or double-claiming) each other's rows.
+const CLAIM_SQL: &str = "WITH due AS ( \
+        SELECT id FROM jobs WHERE done = 0 AND dead = 0 AND run_at <= $1 \
+          AND (locked_until IS NULL OR locked_until <= $1) \
+        ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+    UPDATE jobs SET locked_until = $3, attempts = jobs.attempts + 1 FROM due \
+    WHERE jobs.id = due.id \
+    RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.run_at";
+
+/// Advisory lock key serialising event inserts ("crm-evts" in ASCII).
+const EVENT_LOCK_KEY: i64 = 0x63726d2d65767473;
+
+/// Connections per gateway instance.
+const MAX_CONNECTIONS: u32 = 10;
+/// How long a call waits for a pooled connection before the store is called unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Server-side limit on one statement, so a stuck query becomes a 503 instead of a hang.
+const STATEMENT_TIMEOUT_MS: &str = "30000";
+
+/// The CRM store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://...`). Does not migrate: call [`crate::Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(map_sqlx)?
+            .options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Uses an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            read: pool.clone(),
+            write: pool,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.write.close().await;
+    }
+
+    /// A write transaction (READ COMMITTED).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        self.write.begin().await
+    }
+
+    /// Takes the event lock until commit, see the module docs.
+    async fn before_event(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -22,6 +22,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 use crate::error::map_sqlx;
 use crate::{StoreError, StoreResult};
 
+// The shared logic is compiled once per backend, on purpose (see `common`).
+#[allow(clippy::duplicate_mod)]
 #[path = "common/mod.rs"]
 mod common;
 

@@ -85,6 +85,7 @@ async fn insert_raw(conn: &mut Conn, raw: &crate::RawWebhook) -> Res<Option<i64>
     .bind(&raw.content_type)
     .bind(&raw.body)
     .bind(raw.idempotency_token.as_deref())
+    .bind(raw.received_at)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(id)
