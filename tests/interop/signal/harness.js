@@ -10,6 +10,12 @@
 //   {"op":"encrypt","addr":A,"plaintext":H}           -> {ok, type:"pkmsg"|"msg", body:H}
 //   {"op":"decrypt","addr":A,"type":T,"body":H}       -> {ok, plaintext:H}
 //   {"op":"verify","publicKey":H,"message":H,"signature":H} -> {ok, valid:bool}
+// Group (sender keys) through Baileys' own code (`lib/Signal/Group`), stored the way Baileys
+// stores them (JSON with Buffer revival). G = group id, S = sender name:
+//   {"op":"group_create","group":G,"sender":S}             -> {ok, skdm:H}  (our own sender key)
+//   {"op":"group_process","group":G,"sender":S,"skdm":H}   -> {ok}
+//   {"op":"group_encrypt","group":G,"sender":S,"plaintext":H} -> {ok, body:H}
+//   {"op":"group_decrypt","group":G,"sender":S,"body":H}   -> {ok, plaintext:H}
 // Failures answer {ok:false, error:"..."}; the harness keeps running.
 
 const readline = require('readline');
@@ -47,6 +53,42 @@ const storage = {
 };
 
 const address = (name) => new libsignal.ProtocolAddress(name, 0);
+
+// Baileys is an ES module; loaded once before the first request is handled.
+const groupReady = import('@whiskeysockets/baileys/lib/Signal/Group/index.js');
+const senderKeys = new Map();
+const senderKeyStore = {
+    loadSenderKey: async (name) => {
+        const { SenderKeyRecord } = await groupReady;
+        const data = senderKeys.get(name.toString());
+        return data ? SenderKeyRecord.deserialize(data) : new SenderKeyRecord();
+    },
+    storeSenderKey: async (name, record) => {
+        senderKeys.set(name.toString(), Buffer.from(JSON.stringify(record.serialize()), 'utf-8'));
+    },
+};
+
+async function groupOp(req) {
+    const g = await groupReady;
+    const name = new g.SenderKeyName(req.group, address(req.sender));
+    switch (req.op) {
+    case 'group_create': {
+        const skdm = await new g.GroupSessionBuilder(senderKeyStore).create(name);
+        return { skdm: hex(skdm.serialize()) };
+    }
+    case 'group_process': {
+        const skdm = new g.SenderKeyDistributionMessage(null, null, null, null, unhex(req.skdm));
+        await new g.GroupSessionBuilder(senderKeyStore).process(name, skdm);
+        return {};
+    }
+    case 'group_encrypt':
+        return { body: hex(await new g.GroupCipher(senderKeyStore, name).encrypt(unhex(req.plaintext))) };
+    case 'group_decrypt':
+        return { plaintext: hex(await new g.GroupCipher(senderKeyStore, name).decrypt(unhex(req.body))) };
+    default:
+        throw new Error(`unknown op ${req.op}`);
+    }
+}
 
 async function handle(req) {
     switch (req.op) {
@@ -101,6 +143,9 @@ async function handle(req) {
         return { valid: Boolean(valid) };
     }
     default:
+        if (String(req.op).startsWith('group_')) {
+            return groupOp(req);
+        }
         throw new Error(`unknown op ${req.op}`);
     }
 }

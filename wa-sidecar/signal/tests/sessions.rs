@@ -313,3 +313,24 @@ impl TapSession for Party {
         self
     }
 }
+
+#[test]
+fn bundle_without_one_time_prekey_uses_three_agreements() {
+    let mut alice = Party::new(61);
+    let mut bob = Party::new(62);
+    let mut bundle = bob.bundle();
+    bundle.pre_key = None;
+    alice.start_session(&bundle);
+    let m = alice.send("no one-time key left on the server");
+    let CiphertextMessage::PreKey(bytes) = &m else {
+        panic!("expected pkmsg")
+    };
+    assert_eq!(PreKeySignalMessage::parse(bytes).unwrap().pre_key_id, None);
+    let before = bob.pre_keys.len();
+    assert_eq!(
+        bob.receive(&m).unwrap(),
+        "no one-time key left on the server"
+    );
+    assert_eq!(bob.pre_keys.len(), before, "no prekey consumed");
+    assert_eq!(alice.receive(&bob.send("fine")).unwrap(), "fine");
+}
