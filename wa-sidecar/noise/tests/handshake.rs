@@ -93,7 +93,7 @@ fn transport_keys_differ_per_direction() {
 /// (MixHash/MixKey order, nonces, Split direction). On 2026-11-22 the same three values were
 /// reproduced byte for byte by an independent re-implementation of fact-sheet section 1.3 in
 /// Python (`cryptography` 48: X25519, HKDF, AESGCM) fed the same ServerHello and private keys.
-/// Interop with Baileys' noise handler is a separate, later interop test.
+/// Interop with Baileys' own noise handler is pinned in `baileys_interop.rs`.
 #[test]
 fn known_answer_client_finish() {
     let keys = Keys::new();
