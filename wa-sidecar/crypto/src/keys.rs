@@ -1,6 +1,7 @@
 //! X25519 key pairs and the Signal "DJB" key-type prefix.
 
 use rand_core::CryptoRngCore;
+use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroize;
 
@@ -19,8 +20,9 @@ pub(crate) fn clamp(mut k: [u8; 32]) -> [u8; 32] {
     k
 }
 
-/// An X25519 key pair. The private key is wiped from memory when the pair is dropped.
-#[derive(Clone, PartialEq, Eq)]
+/// An X25519 key pair. The private key is wiped from memory when the pair is dropped, and
+/// equality compares private keys in constant time.
+#[derive(Clone)]
 pub struct KeyPair {
     /// The private scalar (clamped when generated here).
     pub private: [u8; 32],
@@ -68,6 +70,15 @@ impl KeyPair {
         with_djb_prefix(&self.public)
     }
 }
+
+impl PartialEq for KeyPair {
+    fn eq(&self, other: &Self) -> bool {
+        let private_eq: bool = self.private.ct_eq(&other.private).into();
+        private_eq && self.public == other.public
+    }
+}
+
+impl Eq for KeyPair {}
 
 impl Drop for KeyPair {
     fn drop(&mut self) {
