@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use prost::Message as _;
 use rand_core::CryptoRngCore;
 use wa_crypto::{KeyPair, aes256_cbc_decrypt, aes256_cbc_encrypt};
+use zeroize::Zeroize;
 
 use crate::SignalError;
 use crate::keys::PublicKey;
@@ -33,6 +34,15 @@ pub(crate) struct SenderKeyState {
     pub(crate) signing_private: Option<[u8; 32]>,
     /// Skipped (iteration, seed), oldest first.
     pub(crate) skipped: VecDeque<(u32, [u8; 32])>,
+}
+
+impl Drop for SenderKeyState {
+    fn drop(&mut self) {
+        self.signing_private.zeroize();
+        for (_, seed) in self.skipped.iter_mut() {
+            seed.zeroize();
+        }
+    }
 }
 
 /// Sender-key states of one sender in one group (ours when we are the sender), newest

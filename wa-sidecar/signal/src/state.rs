@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use wa_crypto::KeyPair;
+use zeroize::Zeroize;
 
 use crate::SignalError;
 use crate::keys::PublicKey;
@@ -59,6 +60,17 @@ pub(crate) struct SessionState {
     pub(crate) pending_pre_key: Option<PendingPreKey>,
     /// Caller's clock (seconds or millis, as the driver chooses) when the session was set up.
     pub(crate) created_at: u64,
+}
+
+impl Drop for SessionState {
+    fn drop(&mut self) {
+        self.root_key.zeroize();
+        for chain in &mut self.receiver_chains {
+            for (_, seed) in chain.skipped.iter_mut() {
+                seed.zeroize();
+            }
+        }
+    }
 }
 
 /// Where a message key came from, so the state is changed only after the MAC verified.
