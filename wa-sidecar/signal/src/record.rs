@@ -12,7 +12,7 @@ pub const MAX_ARCHIVED_STATES: usize = 40;
 /// Everything we know about our sessions with one peer device. The driver loads it, hands it
 /// to [`crate::encrypt`] / [`crate::decrypt_message`] / ..., and persists it (see
 /// [`SessionRecord::serialize`]) before sending or acknowledging what those produced.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct SessionRecord {
     pub(crate) current: Option<SessionState>,
     /// Most recently archived first.
@@ -95,6 +95,18 @@ impl SessionRecord {
             .as_ref()
             .or_else(|| self.previous.front())
             .map(|s| s.remote_identity)
+    }
+}
+
+/// Shows only non-secret facts (no root, chain or message keys), so records can be logged.
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("remote_identity", &self.remote_identity())
+            .field("remote_registration_id", &self.remote_registration_id())
+            .field("pending_prekey", &self.is_pending_prekey())
+            .field("archived", &self.previous.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -47,7 +47,7 @@ impl Drop for SenderKeyState {
 
 /// Sender-key states of one sender in one group (ours when we are the sender), newest
 /// first. Persist it with [`SenderKeyRecord::serialize`] after every call that changes it.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct SenderKeyRecord {
     pub(crate) states: VecDeque<SenderKeyState>,
 }
@@ -70,6 +70,19 @@ impl SenderKeyRecord {
     fn push_front(&mut self, state: SenderKeyState) {
         self.states.push_front(state);
         self.states.truncate(MAX_SENDER_KEY_STATES);
+    }
+}
+
+/// Shows only key ids and iterations (no chain keys), so records can be logged.
+impl std::fmt::Debug for SenderKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.states
+                    .iter()
+                    .map(|s| (s.key_id, s.chain_key.index, s.signing_private.is_some())),
+            )
+            .finish()
     }
 }
 

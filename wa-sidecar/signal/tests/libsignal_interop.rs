@@ -285,3 +285,35 @@ fn group_sender_keys_interoperate_with_baileys() {
 fn hex_field(reply: &Value, field: &str) -> Vec<u8> {
     hex::decode(reply[field].as_str().unwrap()).unwrap()
 }
+
+#[test]
+fn reinstalled_node_peer_is_flagged_as_identity_change() {
+    let Some(mut first) = Node::start() else {
+        return;
+    };
+    let mut rust = Party::new(71);
+    first.call(
+        json!({"op": "process_bundle", "addr": "r3", "bundle": bundle_to_json(&rust.bundle())}),
+    );
+    let m = first.encrypt("r3", b"before reinstall");
+    assert_eq!(rust.receive(&m).unwrap(), "before reinstall");
+    assert_eq!(first.decrypt("r3", &rust.send("ok")), b"ok");
+
+    // Same address, new process: a new identity key (the peer reinstalled WhatsApp).
+    let Some(mut second) = Node::start() else {
+        return;
+    };
+    second.call(
+        json!({"op": "process_bundle", "addr": "r3", "bundle": bundle_to_json(&rust.bundle())}),
+    );
+    let CiphertextMessage::PreKey(bytes) = second.encrypt("r3", b"after reinstall") else {
+        panic!("expected pkmsg")
+    };
+    let out = rust.receive_prekey(&bytes).unwrap();
+    assert!(out.identity_changed, "new identity reported");
+    assert_eq!(out.plaintext, b"after reinstall");
+    assert_eq!(
+        second.decrypt("r3", &rust.send("hello again")),
+        b"hello again"
+    );
+}

@@ -334,3 +334,20 @@ fn bundle_without_one_time_prekey_uses_three_agreements() {
     assert_eq!(bob.pre_keys.len(), before, "no prekey consumed");
     assert_eq!(alice.receive(&bob.send("fine")).unwrap(), "fine");
 }
+
+#[test]
+fn debug_output_of_records_shows_no_key_material() {
+    let (alice, _bob) = connected_pair();
+    let shown = format!("{:?}", alice.record);
+    assert!(shown.starts_with("SessionRecord"), "{shown}");
+    for secret in ["root", "chain", "seed", "private"] {
+        assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+    }
+    let mut group = wa_signal::SenderKeyRecord::new();
+    wa_signal::create_sender_key_distribution(&mut group, &mut common::rng(4)).unwrap();
+    let shown = format!("{group:?}");
+    assert!(
+        !shown.contains("seed") && !shown.contains("key:"),
+        "{shown}"
+    );
+}
