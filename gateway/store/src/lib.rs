@@ -92,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip to the database (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Closes the connections (graceful shutdown); later calls fail with
+    /// [`StoreError::Unavailable`]. The default does nothing, for stores without connections.
+    async fn close(&self) {}
+
     /// Stores an inbound message in one transaction: the raw webhook, the contact (found by
     /// any identity or created; unknown identities attached; display name updated when given),
     /// the conversation (`last_inbound_at` moved forward), the message (status `received`), a

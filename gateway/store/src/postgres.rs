@@ -80,11 +80,6 @@ impl PostgresStore {
         }
     }
 
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.write.close().await;
-    }
-
     /// A write transaction (READ COMMITTED).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
         self.write.begin().await

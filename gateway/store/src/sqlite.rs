@@ -130,12 +130,6 @@ impl SqliteStore {
         }
     }
 
-    /// Closes both pools.
-    pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
-    }
-
     /// A write transaction on the writer connection, holding SQLite's write lock from the start.
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
         self.write.begin_with("BEGIN IMMEDIATE").await

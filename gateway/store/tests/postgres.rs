@@ -131,3 +131,15 @@ fn database_name_is_replaced() {
         "postgres://h:5432/z"
     );
 }
+
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/postgres")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crm_store::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+}

@@ -61,3 +61,17 @@ async fn in_memory_store_works() {
     let contact = store.contact(id.unwrap()).await.unwrap().unwrap();
     assert_eq!(contact.display_name.as_deref(), Some("Mem"));
 }
+
+#[tokio::test]
+async fn unusable_path_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = SqliteStore::open(file.join("crm.db").to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crm_store::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+}

@@ -22,6 +22,11 @@ impl Store for Backend {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
     async fn record_inbound(&self, msg: &NewInboundMessage) -> StoreResult<InboundOutcome> {
         inbound::record(self, msg).await
     }

@@ -40,6 +40,7 @@ macro_rules! store_cases {
             jobs_claim_lease_retry_bury_backlog,
             concurrent_workers_never_share_a_job,
             attach_media_dedups_and_is_idempotent,
+            closed_store_reports_unavailable,
         );
     };
     (@gen $harness:ident; $($case:ident),* $(,)?) => {

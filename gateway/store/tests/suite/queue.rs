@@ -221,3 +221,15 @@ pub async fn attach_media_dedups_and_is_idempotent(store: Arc<dyn Store>) {
         "{missing:?}"
     );
 }
+
+/// Once its connections are gone the store answers `Unavailable` (the webhook's 503), not a
+/// database error and not a panic.
+pub async fn closed_store_reports_unavailable(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    store.close().await;
+    let err = store.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let msg = inbound("SM-down", vec![e164("+972500000004")], None, T0);
+    let err = store.record_inbound(&msg).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
