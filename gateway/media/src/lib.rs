@@ -23,4 +23,4 @@ mod pipeline;
 pub use config::{MediaConfig, ProviderAuth, S3Settings};
 pub use error::MediaError;
 pub use limits::{DEFAULT_MIME, SizeLimits, extension_for, normalize_mime};
-pub use pipeline::{MediaPipeline, StoredMedia, storage_key};
+pub use pipeline::{MediaBody, MediaPipeline, StoredMedia, storage_key};

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
@@ -29,6 +31,25 @@ pub struct StoredMedia {
     pub storage_key: String,
     /// True when identical content was already stored under this key and no upload was made.
     pub already_stored: bool,
+}
+
+/// Upper bound on the buffer reserved up front from a backend's announced size.
+const MAX_PREALLOCATION: usize = 16 * 1024 * 1024;
+
+/// Stored media opened for reading.
+pub struct MediaBody {
+    /// Size in bytes, when the backend knows it.
+    pub size: Option<u64>,
+    /// The content, chunk by chunk.
+    pub stream: BoxStream<'static, Result<Bytes, MediaError>>,
+}
+
+impl std::fmt::Debug for MediaBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaBody")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The content-addressed key for bytes with hex digest `sha256_hex` and MIME type `mime`:
@@ -164,9 +185,26 @@ impl MediaPipeline {
     }
 
     /// Read back the bytes stored under `storage_key` (as returned in [`StoredMedia`]).
+    ///
+    /// Buffers the whole object; prefer [`MediaPipeline::get_stream`] to serve large media.
     pub async fn get(&self, storage_key: &str) -> Result<Bytes, MediaError> {
+        let body = self.get_stream(storage_key).await?;
+        let read_all = async move {
+            let capacity = body.size.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+            let mut buf = BytesMut::with_capacity(capacity.min(MAX_PREALLOCATION));
+            let mut stream = body.stream;
+            while let Some(chunk) = stream.next().await {
+                buf.extend_from_slice(&chunk?);
+            }
+            Ok(buf.freeze())
+        };
+        self.with_storage_timeout(read_all).await
+    }
+
+    /// Open the media stored under `storage_key` as a stream of chunks (for the API to serve).
+    pub async fn get_stream(&self, storage_key: &str) -> Result<MediaBody, MediaError> {
         validate_key(storage_key)?;
-        self.with_storage_timeout(self.backend.get(storage_key))
+        self.with_storage_timeout(self.backend.open(storage_key))
             .await
     }
 

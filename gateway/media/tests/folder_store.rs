@@ -7,6 +7,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use common::{JPEG, PDF, Peers, files_under, start_peers};
 use media_store::{MediaConfig, MediaError, MediaPipeline, SizeLimits};
 use sha2::{Digest, Sha256};
@@ -64,6 +66,10 @@ async fn twilio_media_is_fetched_with_auth_and_cdn_gets_none() {
     let on_disk = dir.path().join(&got.storage_key);
     assert_eq!(std::fs::read(on_disk).unwrap(), JPEG);
     assert_eq!(p.get(&got.storage_key).await.unwrap().as_ref(), JPEG);
+    let body = p.get_stream(&got.storage_key).await.unwrap();
+    assert_eq!(body.size, Some(JPEG.len() as u64));
+    let chunks: Vec<_> = body.stream.map(|c| c.unwrap()).collect().await;
+    assert_eq!(chunks.concat(), JPEG);
     assert!(staging_empty(dir.path()));
 }
 
@@ -306,6 +312,10 @@ async fn get_checks_keys() {
     ));
     assert!(matches!(
         p.get("/etc/passwd").await,
+        Err(MediaError::InvalidKey(_))
+    ));
+    assert!(matches!(
+        p.get(".staging/x.part").await,
         Err(MediaError::InvalidKey(_))
     ));
     let missing = format!("sha256/00/00/{}", "0".repeat(64));

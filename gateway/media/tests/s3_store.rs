@@ -99,6 +99,8 @@ async fn stores_in_s3_once_and_reads_back() {
     assert!(second.already_stored);
 
     assert_eq!(p.get(&first.storage_key).await.unwrap().as_ref(), JPEG);
+    let body = p.get_stream(&first.storage_key).await.unwrap();
+    assert_eq!(body.size, Some(JPEG.len() as u64));
     assert!(p.exists(&first.storage_key).await.unwrap());
 
     let doc = p

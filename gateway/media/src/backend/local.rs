@@ -4,11 +4,13 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use tokio_util::io::ReaderStream;
 
 use super::{Backend, ObjectMeta};
 use crate::error::MediaError;
+use crate::pipeline::MediaBody;
 
 /// Name of the staging folder inside the root (not a valid key segment start, so never served).
 pub(crate) const STAGING_DIR: &str = ".staging";
@@ -83,13 +85,26 @@ impl Backend for LocalBackend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, MediaError>> {
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MediaBody, MediaError>> {
         Box::pin(async move {
-            match tokio::fs::read(self.path_for(key)).await {
-                Ok(data) => Ok(Bytes::from(data)),
-                Err(e) if e.kind() == ErrorKind::NotFound => Err(MediaError::NotFound(key.into())),
-                Err(e) => Err(io_unavailable("reading stored media", &e)),
-            }
+            let file = match tokio::fs::File::open(self.path_for(key)).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(MediaError::NotFound(key.into()));
+                }
+                Err(e) => return Err(io_unavailable("opening stored media", &e)),
+            };
+            let size = file
+                .metadata()
+                .await
+                .map_err(|e| io_unavailable("reading stored media", &e))?
+                .len();
+            let stream = ReaderStream::new(file)
+                .map(|chunk| chunk.map_err(|e| io_unavailable("reading stored media", &e)));
+            Ok(MediaBody {
+                size: Some(size),
+                stream: Box::pin(stream),
+            })
         })
     }
 }

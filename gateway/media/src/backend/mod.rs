@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::error::MediaError;
+use crate::pipeline::MediaBody;
 
 pub(crate) mod local;
 pub(crate) mod s3;
@@ -36,19 +36,18 @@ pub(crate) trait Backend: Send + Sync {
         staged: &'a Path,
         meta: &'a ObjectMeta,
     ) -> BoxFuture<'a, Result<(), MediaError>>;
-    /// Read the whole object under `key`.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, MediaError>>;
+    /// Open the object under `key` for streaming.
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MediaBody, MediaError>>;
 }
 
 /// Accept only keys of the shape this crate produces: lower-case ASCII letters, digits, `.`, `_`,
-/// `-` and `/`, relative, no empty, `.` or `..` segments. Stops path traversal through `get`.
+/// `-` and `/`, relative, no empty segments and none starting with `.`. Stops path traversal through `get`.
 pub(crate) fn validate_key(key: &str) -> Result<(), MediaError> {
     let chars_ok = key
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b));
-    let segments_ok = key
-        .split('/')
-        .all(|s| !s.is_empty() && s != "." && s != "..");
+    // No segment may start with a dot: rules out `.`, `..` and the staging folder.
+    let segments_ok = key.split('/').all(|s| !s.is_empty() && !s.starts_with('.'));
     if key.is_empty() || key.len() > 512 || !chars_ok || !segments_ok {
         return Err(MediaError::InvalidKey(key.chars().take(80).collect()));
     }
@@ -69,5 +68,6 @@ mod tests {
         assert!(validate_key("sha256/AB").is_err());
         assert!(validate_key("sha256\\x").is_err());
         assert!(validate_key("").is_err());
+        assert!(validate_key(".staging/abc.part").is_err());
     }
 }

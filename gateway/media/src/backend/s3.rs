@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use tokio_util::io::ReaderStream;
@@ -13,6 +13,7 @@ use super::sigv4::{self, EMPTY_PAYLOAD_SHA256, SigningKeys};
 use super::{Backend, ObjectMeta};
 use crate::config::S3Settings;
 use crate::error::{MediaError, error_chain};
+use crate::pipeline::MediaBody;
 
 /// Objects in `bucket` under `prefix/`.
 pub(crate) struct S3Backend {
@@ -44,6 +45,14 @@ impl S3Backend {
                         "AWS_ENDPOINT_URL must be an http(s)://host[:port] URL".into(),
                     ));
                 }
+                (base, format!("/{}", sigv4::uri_encode(bucket, false)))
+            }
+            // Bucket names with dots break virtual-hosted TLS (the wildcard certificate covers
+            // one label only), so AWS serves them path-style.
+            None if bucket.contains('.') => {
+                let host = format!("https://s3.{}.amazonaws.com", settings.region);
+                let base = Url::parse(&host)
+                    .map_err(|e| MediaError::Config(format!("AWS_REGION gives a bad host: {e}")))?;
                 (base, format!("/{}", sigv4::uri_encode(bucket, false)))
             }
             None => {
@@ -190,21 +199,80 @@ impl Backend for S3Backend {
         })
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, MediaError>> {
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MediaBody, MediaError>> {
         Box::pin(async move {
             let resp = self
                 .send(self.signed(Method::GET, key, EMPTY_PAYLOAD_SHA256)?)
                 .await?;
             match resp.status() {
-                s if s.is_success() => resp.bytes().await.map_err(|e| {
-                    MediaError::StorageUnavailable(format!(
-                        "reading S3 object: {}",
-                        error_chain(&e.without_url())
-                    ))
-                }),
+                s if s.is_success() => {
+                    let size = resp.content_length();
+                    let stream = resp.bytes_stream().map(|chunk| {
+                        chunk.map_err(|e| {
+                            MediaError::StorageUnavailable(format!(
+                                "reading S3 object: {}",
+                                error_chain(&e.without_url())
+                            ))
+                        })
+                    });
+                    Ok(MediaBody {
+                        size,
+                        stream: Box::pin(stream),
+                    })
+                }
                 StatusCode::NOT_FOUND => Err(MediaError::NotFound(key.to_owned())),
                 _ => Err(status_error(resp).await),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoint: Option<&str>) -> S3Settings {
+        S3Settings {
+            access_key_id: "AKID".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+            region: "eu-west-1".into(),
+            endpoint: endpoint.map(str::to_owned),
+        }
+    }
+
+    fn backend(endpoint: Option<&str>, bucket: &str, prefix: &str) -> S3Backend {
+        S3Backend::new(reqwest::Client::new(), settings(endpoint), bucket, prefix).unwrap()
+    }
+
+    #[test]
+    fn addressing_styles() {
+        let b = backend(Some("http://127.0.0.1:9000"), "media", "wa/in");
+        let (url, host, path) = b.object_address("sha256/ab/cd/x.jpg").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9000/media/wa/in/sha256/ab/cd/x.jpg"
+        );
+        assert_eq!(host, "127.0.0.1:9000");
+        assert_eq!(path, "/media/wa/in/sha256/ab/cd/x.jpg");
+
+        let b = backend(None, "media", "");
+        let (url, host, _) = b.object_address("k").unwrap();
+        assert_eq!(url.as_str(), "https://media.s3.eu-west-1.amazonaws.com/k");
+        assert_eq!(host, "media.s3.eu-west-1.amazonaws.com");
+
+        let b = backend(None, "media.example.com", "p");
+        let (url, _, _) = b.object_address("k").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://s3.eu-west-1.amazonaws.com/media.example.com/p/k"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_endpoint() {
+        let err =
+            S3Backend::new(reqwest::Client::new(), settings(Some("ftp://x")), "bkt", "").err();
+        assert!(matches!(err, Some(MediaError::Config(_))));
     }
 }
