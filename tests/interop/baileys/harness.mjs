@@ -41,7 +41,6 @@ const start = async () => {
 		waWebSocketUrl: wsUrl,
 		logger,
 		markOnlineOnConnect: false,
-		shouldSyncHistoryMessage: () => false,
 		fireInitQueries: true
 	})
 	sock.ev.on('creds.update', saveCreds)

@@ -7,12 +7,9 @@
 //! intermediate.issuerSerial = 0 (the root's serial), leaf.issuerSerial = intermediate.serial,
 //! leaf.key = the server's Noise static public key, validity windows around "now".
 
-use prost::Message as _;
 use rand_core::CryptoRngCore;
 use wa_crypto::KeyPair;
-use wa_protos::wa::CertChain;
-use wa_protos::wa::cert_chain::NoiseCertificate;
-use wa_protos::wa::cert_chain::noise_certificate::Details;
+use wa_noise::{CertSerials, Validity};
 
 /// Serial of the root ("WhatsAppLongTerm1" is serial 0 in all clients).
 pub const ROOT_SERIAL: u32 = 0;
@@ -47,35 +44,20 @@ impl ServerIdentity {
         };
         let intermediate = KeyPair::generate(rng);
         let noise_static = KeyPair::generate(rng);
-        let not_before = now.saturating_sub(VALID_BEFORE_SECS);
-        let not_after = now.saturating_add(VALID_AFTER_SECS);
-        let intermediate_cert = certificate(
+        let chain = wa_noise::build_cert_chain(
             &root,
-            Details {
-                serial: Some(INTERMEDIATE_SERIAL),
-                issuer_serial: Some(ROOT_SERIAL),
-                key: Some(intermediate.public.to_vec()),
-                not_before: Some(not_before),
-                not_after: Some(not_after),
-            },
-            rng,
-        );
-        let leaf_cert = certificate(
             &intermediate,
-            Details {
-                serial: Some(LEAF_SERIAL),
-                issuer_serial: Some(INTERMEDIATE_SERIAL),
-                key: Some(noise_static.public.to_vec()),
-                not_before: Some(not_before),
-                not_after: Some(not_after),
+            &noise_static.public,
+            CertSerials {
+                intermediate: INTERMEDIATE_SERIAL,
+                leaf: LEAF_SERIAL,
+            },
+            Validity {
+                not_before: now.saturating_sub(VALID_BEFORE_SECS),
+                not_after: now.saturating_add(VALID_AFTER_SECS),
             },
             rng,
         );
-        let chain = CertChain {
-            leaf: Some(leaf_cert),
-            intermediate: Some(intermediate_cert),
-        }
-        .encode_to_vec();
         Self {
             root,
             intermediate,
@@ -90,19 +72,6 @@ impl ServerIdentity {
     }
 }
 
-fn certificate(
-    signer: &KeyPair,
-    details: Details,
-    rng: &mut impl CryptoRngCore,
-) -> NoiseCertificate {
-    let details = details.encode_to_vec();
-    let signature = signer.sign(&details, rng).to_vec();
-    NoiseCertificate {
-        details: Some(details),
-        signature: Some(signature),
-    }
-}
-
 /// Curve25519 private-key clamping, so a seed of any value makes a valid scalar.
 fn clamp(mut k: [u8; 32]) -> [u8; 32] {
     k[0] &= 248;
@@ -114,7 +83,12 @@ fn clamp(mut k: [u8; 32]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
     use rand::rngs::OsRng;
+    use wa_noise::{CertError, CertPolicy, verify_cert_chain};
+    use wa_protos::wa::CertChain;
+    use wa_protos::wa::cert_chain::NoiseCertificate;
+    use wa_protos::wa::cert_chain::noise_certificate::Details;
 
     fn decode(cert: &NoiseCertificate) -> Details {
         Details::decode(cert.details()).unwrap()
@@ -151,6 +125,42 @@ mod tests {
             leaf.details(),
             &sig(&leaf)
         ));
+    }
+
+    #[test]
+    fn chain_passes_the_clients_verifier_only_with_the_emulator_root() {
+        let now = 1_800_000_000;
+        let id = ServerIdentity::generate(None, now, &mut OsRng);
+        let trusted = CertPolicy::danger_trust_root(id.root.public);
+        let verified =
+            verify_cert_chain(&id.chain, &id.noise_static.public, now, &trusted).unwrap();
+        assert_eq!(verified.leaf.key, id.noise_static.public);
+        // Against WhatsApp's real root it must fail: the signatures are real, not placeholders.
+        assert_eq!(
+            verify_cert_chain(
+                &id.chain,
+                &id.noise_static.public,
+                now,
+                &CertPolicy::whatsapp()
+            )
+            .unwrap_err(),
+            CertError::IntermediateSignature
+        );
+        // Bound to our static key: another key is refused.
+        assert_eq!(
+            verify_cert_chain(&id.chain, &[9; 32], now, &trusted).unwrap_err(),
+            CertError::LeafKeyMismatch
+        );
+        // The validity window surrounds "now", not forever.
+        assert!(
+            verify_cert_chain(
+                &id.chain,
+                &id.noise_static.public,
+                now + 2 * VALID_AFTER_SECS,
+                &trusted
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -9,11 +9,16 @@
 //!
 //! The protocol logic is sans-IO ([`session::Session`]); [`server`] is the tokio driver.
 
+mod admin;
 pub mod adv;
 pub mod certs;
+mod connection;
 pub mod iq;
 pub mod payload;
 pub mod qr;
 pub mod registry;
+pub mod server;
 pub mod session;
 pub mod stanzas;
+
+pub use server::{Emulator, EmulatorConfig, EmulatorHandle, ScanFailure};

@@ -1,0 +1,186 @@
+//! Admin HTTP API (axum), on its own port:
+//! * `POST /admin/scan` `{"qr","phone"}`: the phone scans a QR code; answers once the companion
+//!   signed the device identity (200 with the device) or failed;
+//! * `GET /admin/devices`, `GET /admin/state`;
+//! * `POST /admin/fault` `{"kind":"drop"|"stream_error"|"delay_ms"|"refuse_logins", ...}`;
+//! * `POST /admin/remove-device` `{"jid"}`: log a device out.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::qr::parse_qr;
+use crate::server::{Command, ScanFailure, Shared};
+use crate::stanzas::StreamError;
+
+/// How long `/admin/scan` waits for the companion's `pair-device-sign`.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/admin/scan", post(scan))
+        .route("/admin/devices", get(devices))
+        .route("/admin/state", get(state))
+        .route("/admin/fault", post(fault))
+        .route("/admin/remove-device", post(remove_device))
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ScanRequest {
+    qr: String,
+    phone: String,
+}
+
+async fn scan(State(shared): State<Arc<Shared>>, Json(req): Json<ScanRequest>) -> Response {
+    let qr = match parse_qr(&req.qr) {
+        Ok(qr) => qr,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let target = shared
+        .conns()
+        .values()
+        .find(|c| c.unpaired && c.noise_public == qr.noise_public)
+        .map(|c| c.tx.clone());
+    let Some(tx) = target else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no unpaired connection with this QR's noise key",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if tx
+        .send(Command::Scan {
+            qr,
+            phone: req.phone,
+            reply,
+        })
+        .is_err()
+    {
+        return error(StatusCode::GONE, "the companion disconnected");
+    }
+    match tokio::time::timeout(SCAN_TIMEOUT, answer).await {
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "companion did not answer pair-success",
+        ),
+        Ok(Err(_)) => error(StatusCode::GONE, "the companion disconnected"),
+        Ok(Ok(Ok(device))) => (StatusCode::OK, Json(device)).into_response(),
+        Ok(Ok(Err(ScanFailure::Scan(e)))) => error(StatusCode::CONFLICT, e),
+        Ok(Ok(Err(ScanFailure::Pair(e)))) => error(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+async fn devices(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.registry().device_views()).into_response()
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> Response {
+    let connections: Vec<_> = shared
+        .conns()
+        .iter()
+        .map(|(id, c)| {
+            json!({
+                "id": id,
+                "jid": c.jid,
+                "unpaired": c.unpaired,
+                "noise_key": hex::encode(c.noise_public),
+            })
+        })
+        .collect();
+    let registry = shared.registry();
+    Json(json!({
+        "root_key": shared.identity.root_public_hex(),
+        "connections": connections,
+        "devices": registry.device_views().len(),
+        "accounts": registry.account_count(),
+        "faults": {
+            "delay_ms": shared.faults.delay_ms.load(Ordering::Relaxed),
+            "refuse_logins": shared.faults.refuse_logins.load(Ordering::Relaxed),
+        },
+    }))
+    .into_response()
+}
+
+/// A fault to inject.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Fault {
+    /// Close every connection now.
+    Drop,
+    /// Send `<stream:error>` to every connection (or only `jid`'s) and close.
+    StreamError { code: String, jid: Option<String> },
+    /// Delay every outbound frame by `ms` (0 turns it off).
+    DelayMs { ms: u64 },
+    /// Answer logins with `<failure reason="401"/>`.
+    RefuseLogins { on: bool },
+}
+
+/// Sends `make()` to every connection matching `jid` (all when `None`); returns how many.
+fn broadcast(shared: &Shared, jid: Option<&str>, make: impl Fn() -> Command) -> usize {
+    shared
+        .conns()
+        .values()
+        .filter(|c| jid.is_none_or(|j| c.jid.as_deref() == Some(j)))
+        .filter(|c| c.tx.send(make()).is_ok())
+        .count()
+}
+
+async fn fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> Response {
+    tracing::info!(?fault, "fault injected");
+    let affected = match fault {
+        Fault::Drop => broadcast(&shared, None, || Command::Drop),
+        Fault::StreamError { code, jid } => {
+            let Some(err) = StreamError::parse(&code) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown stream error code `{code}`"),
+                );
+            };
+            broadcast(&shared, jid.as_deref(), || {
+                Command::StreamError(err.clone())
+            })
+        }
+        Fault::DelayMs { ms } => {
+            shared.faults.delay_ms.store(ms, Ordering::Relaxed);
+            0
+        }
+        Fault::RefuseLogins { on } => {
+            shared.faults.refuse_logins.store(on, Ordering::Relaxed);
+            0
+        }
+    };
+    Json(json!({ "ok": true, "connections": affected })).into_response()
+}
+
+#[derive(Deserialize)]
+struct RemoveDevice {
+    jid: String,
+}
+
+async fn remove_device(
+    State(shared): State<Arc<Shared>>,
+    Json(req): Json<RemoveDevice>,
+) -> Response {
+    if shared.registry().remove(&req.jid).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such device");
+    }
+    let affected = broadcast(&shared, Some(&req.jid), || {
+        Command::StreamError(StreamError::DeviceRemoved)
+    });
+    tracing::info!(jid = %req.jid, affected, "device removed");
+    Json(json!({ "ok": true, "connections": affected })).into_response()
+}

@@ -1,0 +1,265 @@
+//! One client connection: WebSocket upgrade, Noise XX as responder, then the [`Session`] state
+//! machine fed with decrypted nodes and admin commands.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::OsRng;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use wa_binary::Node;
+use wa_noise::{FrameDecoder, FrameEncoder, ServerHandshake, Transport};
+
+use crate::payload::read_client_payload;
+use crate::registry::DeviceView;
+use crate::server::{Command, ConnInfo, ScanFailure, Shared, unix_now};
+use crate::session::{Ctx, Output, Session};
+
+/// How long a client may take to send each handshake message (clients wait 20 s themselves).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Why a connection ended early (logged, never panics).
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("websocket: {0}")]
+    Ws(Box<tokio_tungstenite::tungstenite::Error>),
+    #[error("client closed during the handshake")]
+    ClosedEarly,
+    #[error("handshake timed out")]
+    Timeout,
+    #[error("framing: {0}")]
+    Frame(#[from] wa_noise::FrameError),
+    #[error("handshake: {0}")]
+    Handshake(#[from] wa_noise::HandshakeError),
+    #[error("client payload: {0}")]
+    Payload(#[from] crate::payload::PayloadError),
+    #[error("transport: {0}")]
+    Transport(#[from] wa_noise::TransportError),
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for ConnError {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        ConnError::Ws(Box::new(e))
+    }
+}
+
+/// Serves one accepted TCP connection until it closes.
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let ws = match tokio_tungstenite::accept_async(stream).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "websocket upgrade failed");
+            return;
+        }
+    };
+    let id = shared.next_conn_id();
+    if let Err(e) = run(ws, id, shared.clone()).await {
+        tracing::info!(%peer, conn = id, error = %e, "connection ended");
+    }
+    shared.conns().remove(&id);
+}
+
+/// Encrypted node I/O on an established connection.
+struct Link {
+    ws: Ws,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder,
+    transport: Transport,
+}
+
+impl Link {
+    async fn send(&mut self, node: &Node, shared: &Shared) -> Result<(), ConnError> {
+        if let Some(delay) = shared.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        tracing::debug!(tag = %node.tag, "send");
+        let plain = wa_binary::encode_frame_payload(node);
+        let sealed = self.transport.encrypt(&plain)?;
+        let frame = self.encoder.encode(&sealed)?;
+        self.ws.send(Message::Binary(frame.into())).await?;
+        Ok(())
+    }
+
+    /// Decrypts the frames in one WebSocket message; undecodable nodes are logged and skipped.
+    fn open(&mut self, bytes: &[u8]) -> Result<Vec<Node>, ConnError> {
+        let mut nodes = Vec::new();
+        for frame in self.decoder.push(bytes)? {
+            let plain = self.transport.decrypt(&frame)?;
+            match wa_binary::decode_frame_payload(&plain) {
+                Ok(node) => nodes.push(node),
+                Err(e) => tracing::warn!(error = %e, "undecodable node from client"),
+            }
+        }
+        Ok(nodes)
+    }
+}
+
+/// Reads WebSocket messages until the decoder yields a frame.
+async fn next_frame(ws: &mut Ws, decoder: &mut FrameDecoder) -> Result<Vec<u8>, ConnError> {
+    loop {
+        let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next())
+            .await
+            .map_err(|_| ConnError::Timeout)?
+            .ok_or(ConnError::ClosedEarly)??;
+        match msg {
+            Message::Binary(bytes) => {
+                if let Some(frame) = decoder.push(&bytes)?.into_iter().next() {
+                    return Ok(frame);
+                }
+            }
+            Message::Close(_) => return Err(ConnError::ClosedEarly),
+            _ => {}
+        }
+    }
+}
+
+async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> {
+    let mut decoder = FrameDecoder::server();
+    let mut encoder = FrameEncoder::server();
+    let hello = next_frame(&mut ws, &mut decoder).await?;
+    let identity = &shared.identity;
+    let (handshake, server_hello) = ServerHandshake::read_client_hello(
+        &hello,
+        &identity.noise_static,
+        &identity.chain,
+        &mut OsRng,
+    )?;
+    ws.send(Message::Binary(encoder.encode(&server_hello)?.into()))
+        .await?;
+    let finish_frame = next_frame(&mut ws, &mut decoder).await?;
+    let (finished, transport) = handshake.read_client_finish(&finish_frame)?;
+    let intent = read_client_payload(&finished.payload, finished.client_static)?;
+    tracing::info!(conn = id, ?intent, "client finished the handshake");
+
+    let mut link = Link {
+        ws,
+        decoder,
+        encoder,
+        transport,
+    };
+    let (mut session, first) = {
+        let mut registry = shared.registry();
+        let mut ctx = Ctx {
+            registry: &mut registry,
+            now: unix_now(),
+            refuse_logins: shared.faults.refuse_logins.load(Ordering::Relaxed),
+            rng: &mut OsRng,
+        };
+        Session::open(intent, &finished.client_static, &mut ctx)
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    shared.conns().insert(
+        id,
+        ConnInfo {
+            tx,
+            noise_public: finished.client_static,
+            jid: session.logged_in_jid().map(str::to_owned),
+            unpaired: session.is_unpaired(),
+        },
+    );
+
+    let mut waiter: Option<oneshot::Sender<Result<DeviceView, ScanFailure>>> = None;
+    let mut shutdown = shared.shutdown.clone();
+    let mut pending = first;
+    loop {
+        if carry_out(&mut link, &mut pending, &mut waiter, &shared).await? {
+            break;
+        }
+        tokio::select! {
+            _ = crate::server::stopped(&mut shutdown) => break,
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(Command::Drop) => {
+                    tracing::info!(conn = id, "dropping connection (fault)");
+                    break;
+                }
+                Some(Command::StreamError(err)) => {
+                    pending.push(Output::Send(err.node()));
+                    pending.push(Output::Close(format!("stream error {err:?}")));
+                }
+                Some(Command::Scan { qr, phone, reply }) => {
+                    let mut registry = shared.registry();
+                    let mut ctx = Ctx {
+                        registry: &mut registry,
+                        now: unix_now(),
+                        refuse_logins: false,
+                        rng: &mut OsRng,
+                    };
+                    match session.scan(&qr, &phone, &mut ctx) {
+                        Ok(out) => {
+                            pending = out;
+                            waiter = Some(reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    }
+                }
+            },
+            msg = link.ws.next() => match msg {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(e)) => return finish(session, waiter, Err(e.into())),
+                Some(Ok(Message::Binary(bytes))) => {
+                    for node in link.open(&bytes)? {
+                        tracing::debug!(conn = id, tag = %node.tag, "recv");
+                        let mut registry = shared.registry();
+                        let mut ctx = Ctx {
+                            registry: &mut registry,
+                            now: unix_now(),
+                            refuse_logins: false,
+                            rng: &mut OsRng,
+                        };
+                        pending.extend(session.on_node(&node, &mut ctx));
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    finish(session, waiter, Ok(()))
+}
+
+/// Performs queued outputs in order. Returns true when the connection must close.
+async fn carry_out(
+    link: &mut Link,
+    pending: &mut Vec<Output>,
+    waiter: &mut Option<oneshot::Sender<Result<DeviceView, ScanFailure>>>,
+    shared: &Shared,
+) -> Result<bool, ConnError> {
+    for out in std::mem::take(pending) {
+        match out {
+            Output::Send(node) => link.send(&node, shared).await?,
+            Output::Paired(result) => {
+                if let Some(w) = waiter.take() {
+                    let _ = w.send(result.map_err(ScanFailure::from));
+                }
+            }
+            Output::Close(reason) => {
+                tracing::info!(%reason, "closing connection");
+                let _ = link.ws.close(None).await;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn finish(
+    mut session: Session,
+    mut waiter: Option<oneshot::Sender<Result<DeviceView, ScanFailure>>>,
+    result: Result<(), ConnError>,
+) -> Result<(), ConnError> {
+    for out in session.on_close() {
+        if let (Output::Paired(r), Some(w)) = (out, waiter.take()) {
+            let _ = w.send(r.map_err(ScanFailure::from));
+        }
+    }
+    result
+}

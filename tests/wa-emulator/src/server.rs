@@ -1,0 +1,246 @@
+//! The tokio driver: WebSocket listener, per-connection tasks (Noise handshake, then the
+//! [`Session`] state machine), shared state and fault switches, and the admin HTTP listener.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::OsRng;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::certs::ServerIdentity;
+use crate::connection;
+use crate::qr::QrData;
+use crate::registry::{DeviceView, Registry};
+use crate::session::{PairError, ScanError};
+use crate::stanzas::StreamError;
+
+/// Where to listen and which root key to use.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// WebSocket listen address (port 0 picks a free port).
+    pub ws_addr: SocketAddr,
+    /// Admin HTTP listen address (port 0 picks a free port).
+    pub admin_addr: SocketAddr,
+    /// Seed for the root key pair; `None` makes a random root per start.
+    pub root_seed: Option<[u8; 32]>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            ws_addr: local,
+            admin_addr: local,
+            root_seed: None,
+        }
+    }
+}
+
+/// A command from the admin side to one connection task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The phone scanned this connection's QR code.
+    Scan {
+        qr: QrData,
+        phone: String,
+        reply: oneshot::Sender<Result<DeviceView, ScanFailure>>,
+    },
+    /// Send `<stream:error>` and close.
+    StreamError(StreamError),
+    /// Drop the TCP connection without a goodbye.
+    Drop,
+}
+
+/// Why a scan did not produce a paired device.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanFailure {
+    /// The scan could not start (bad request for this connection).
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// The companion did not complete pairing.
+    #[error(transparent)]
+    Pair(#[from] PairError),
+}
+
+/// What the admin side knows about a live connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    pub(crate) noise_public: [u8; 32],
+    pub(crate) jid: Option<String>,
+    pub(crate) unpaired: bool,
+}
+
+/// Fault switches read by every connection.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) delay_ms: AtomicU64,
+    pub(crate) refuse_logins: AtomicBool,
+}
+
+/// State shared by the listener, the connections and the admin API.
+pub(crate) struct Shared {
+    pub(crate) identity: ServerIdentity,
+    registry: Mutex<Registry>,
+    conns: Mutex<BTreeMap<u64, ConnInfo>>,
+    pub(crate) faults: Faults,
+    next_conn: AtomicU64,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Locks the registry. A poisoned lock (a panic elsewhere) still yields the data: the
+    /// registry holds plain values that stay consistent between statements.
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Locks the connection table.
+    pub(crate) fn conns(&self) -> MutexGuard<'_, BTreeMap<u64, ConnInfo>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Current outbound delay.
+    pub(crate) fn delay(&self) -> Option<Duration> {
+        match self.faults.delay_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Resolves once shutdown was requested (or the handle is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Entry point: start an emulator.
+pub struct Emulator;
+
+impl Emulator {
+    /// Binds both listeners and starts serving. Returns once both sockets are bound.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<EmulatorHandle> {
+        let ws = TcpListener::bind(config.ws_addr).await?;
+        let admin = TcpListener::bind(config.admin_addr).await?;
+        let ws_addr = ws.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            identity: ServerIdentity::generate(config.root_seed, unix_now(), &mut OsRng),
+            registry: Mutex::new(Registry::new()),
+            conns: Mutex::new(BTreeMap::new()),
+            faults: Faults::default(),
+            next_conn: AtomicU64::new(1),
+            shutdown: shutdown_rx,
+        });
+        let ws_task = tokio::spawn(accept_loop(ws, shared.clone()));
+        let router = crate::admin::router(shared.clone());
+        let mut admin_shutdown = shared.shutdown.clone();
+        let admin_task = tokio::spawn(async move {
+            let stop = async move { stopped(&mut admin_shutdown).await };
+            if let Err(e) = axum::serve(admin, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "admin server stopped");
+            }
+        });
+        tracing::info!(%ws_addr, %admin_addr, root = %shared.identity.root_public_hex(), "emulator started");
+        Ok(EmulatorHandle {
+            ws_addr,
+            admin_addr,
+            shared,
+            shutdown: shutdown_tx,
+            tasks: vec![ws_task, admin_task],
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection::serve(stream, peer, shared.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops the listeners and closes every connection.
+pub struct EmulatorHandle {
+    ws_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    /// `ws://127.0.0.1:PORT/ws/chat`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.ws_addr)
+    }
+
+    /// `http://127.0.0.1:PORT`, the admin API base.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// The root public key clients must trust (32 bytes).
+    pub fn root_public_key(&self) -> [u8; 32] {
+        self.shared.identity.root.public
+    }
+
+    /// The root public key as hex.
+    pub fn root_public_key_hex(&self) -> String {
+        self.shared.identity.root_public_hex()
+    }
+
+    /// The registered devices.
+    pub fn devices(&self) -> Vec<DeviceView> {
+        self.shared.registry().device_views()
+    }
+
+    /// Stops listening and closes every connection.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
