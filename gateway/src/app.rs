@@ -45,9 +45,6 @@ pub enum AppError {
     /// The media store could not be set up.
     #[error("media store: {0}")]
     Media(String),
-    /// The configuration asks for something this build cannot do.
-    #[error("{0}")]
-    Unsupported(String),
     /// The HTTP server failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -267,6 +264,7 @@ impl App {
         let _ = self.shutdown.send(true);
         let served = self.server.await;
         let _ = self.worker.await;
+        self.state.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(AppError::Serve(e)),
@@ -281,6 +279,7 @@ impl App {
             res = &mut self.server => {
                 let _ = self.shutdown.send(true);
                 let _ = self.worker.await;
+                self.state.store.close().await;
                 return match res {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(AppError::Serve(e)),

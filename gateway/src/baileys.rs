@@ -233,6 +233,7 @@ pub async fn webhook(State(st): State<Arc<AppState>>, headers: HeaderMap, body: 
         Ok(r) => r,
         Err(e) => {
             m.webhook(Route::Baileys, Outcome::BadRequest);
+            tracing::debug!(route = PATH, error = %e, "sidecar webhook refused (400)");
             return reason(StatusCode::BAD_REQUEST, e.to_string());
         }
     };

@@ -8,7 +8,9 @@ use media_store::{MediaConfig, MediaError, MediaPipeline, ProviderAuth};
 
 use crate::app::AppError;
 use crate::config::Config;
-use crate::worker::{CopiedMedia, CopyError, MediaCopier};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::worker::{CopiedMedia, CopyError, MediaCopier, MediaStream};
 
 /// Opens the store at `DATABASE_URL` (not yet migrated).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
@@ -27,10 +29,9 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
     Ok(Arc::new(store))
 }
 
-async fn open_postgres(_url: &str) -> Result<Arc<dyn Store>, AppError> {
-    Err(AppError::Unsupported(
-        "DATABASE_URL: this build's crm-store has no PostgreSQL backend yet".into(),
-    ))
+async fn open_postgres(url: &str) -> Result<Arc<dyn Store>, AppError> {
+    let store = crm_store::postgres::PostgresStore::connect(url).await?;
+    Ok(Arc::new(store))
 }
 
 /// Hosts that receive Twilio's media credentials: Twilio's API host and the host of
@@ -99,9 +100,12 @@ impl MediaCopier for PipelineCopier {
         })
     }
 
-    async fn read(&self, storage_key: &str) -> Result<Option<Vec<u8>>, CopyError> {
-        match self.0.get(storage_key).await {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
+    async fn read(&self, storage_key: &str) -> Result<Option<MediaStream>, CopyError> {
+        match self.0.get_stream(storage_key).await {
+            Ok(body) => Ok(Some(MediaStream {
+                size: body.size,
+                stream: body.stream.map_err(|e| copy_error(&e)).boxed(),
+            })),
             Err(MediaError::NotFound(_)) => Ok(None),
             Err(e) => Err(copy_error(&e)),
         }

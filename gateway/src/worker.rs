@@ -17,8 +17,9 @@ use crate::respond::now_millis;
 pub const MAX_ATTEMPTS: i32 = 12;
 /// Jobs claimed per round.
 const BATCH: i64 = 4;
-/// How long a claimed job stays ours before another worker may take it.
-const LEASE_MS: Millis = 5 * 60 * 1000;
+/// How long a claimed job stays ours before another worker (or this one after a restart) may
+/// take it: longer than one media copy may last (60 s download budget plus storage).
+const LEASE_MS: Millis = 90 * 1000;
 /// Poll interval when idle.
 const POLL: Duration = Duration::from_secs(1);
 /// Longest retry delay.
@@ -55,8 +56,16 @@ pub trait MediaCopier: Send + Sync + 'static {
     async fn copy(&self, url: &str, announced_mime: Option<&str>)
     -> Result<CopiedMedia, CopyError>;
 
-    /// Reads a stored file back, `None` when the key is unknown.
-    async fn read(&self, storage_key: &str) -> Result<Option<Vec<u8>>, CopyError>;
+    /// Opens a stored file for reading, `None` when the key is unknown.
+    async fn read(&self, storage_key: &str) -> Result<Option<MediaStream>, CopyError>;
+}
+
+/// A stored file being read.
+pub struct MediaStream {
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// The content, chunk by chunk.
+    pub stream: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, CopyError>>,
 }
 
 /// Payload of a `media_fetch` job (written by the store from a [`crm_store::PendingMedia`]).

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -81,14 +82,20 @@ pub async fn media(
         return (StatusCode::NOT_FOUND, "no stored media at that index").into_response();
     };
     match st.media.read(&meta.storage_key).await {
-        Ok(Some(bytes)) => (
-            [
-                (header::CONTENT_TYPE, meta.mime.clone()),
-                (header::ETAG, format!("\"{}\"", meta.sha256)),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Some(body)) => {
+            let mut r = Body::from_stream(body.stream).into_response();
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&meta.mime) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.sha256)) {
+                h.insert(header::ETAG, v);
+            }
+            if let Some(size) = body.size {
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            }
+            r
+        }
         Ok(None) => (StatusCode::NOT_FOUND, "media file missing from the store").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "API: media store failed");

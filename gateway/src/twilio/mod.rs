@@ -124,6 +124,7 @@ pub async fn webhook(
     match inbound::interpret(&form, raw, now) {
         Err(e) => {
             m.webhook(Route::Twilio, Outcome::BadRequest);
+            tracing::debug!(route = PATH, error = %e, "Twilio webhook refused (400)");
             reason(StatusCode::BAD_REQUEST, e.to_string())
         }
         Ok(TwilioEvent::Inbound(msg)) => crate::app::store_inbound(&st, Route::Twilio, &msg).await,

@@ -41,6 +41,9 @@ impl Store for FlakyStore {
         self.check()?;
         self.inner.ping().await
     }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
     async fn record_inbound(&self, msg: &NewInboundMessage) -> StoreResult<InboundOutcome> {
         self.check()?;
         self.inner.record_inbound(msg).await
