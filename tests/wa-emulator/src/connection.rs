@@ -150,7 +150,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
             registry: &mut registry,
             now: unix_now(),
             refuse_logins: shared.faults.refuse_logins.load(Ordering::Relaxed),
-            rng: &mut OsRng,
+            rng: OsRng,
         };
         Session::open(intent, &finished.client_static, &mut ctx)
     };
@@ -190,7 +190,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                         registry: &mut registry,
                         now: unix_now(),
                         refuse_logins: false,
-                        rng: &mut OsRng,
+                        rng: OsRng,
                     };
                     match session.scan(&qr, &phone, &mut ctx) {
                         Ok(out) => {
@@ -214,7 +214,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                             registry: &mut registry,
                             now: unix_now(),
                             refuse_logins: false,
-                            rng: &mut OsRng,
+                            rng: OsRng,
                         };
                         pending.extend(session.on_node(&node, &mut ctx));
                     }

@@ -85,7 +85,7 @@ pub struct Ctx<'a, R> {
     /// Fault: answer logins with `<failure reason="401"/>`.
     pub refuse_logins: bool,
     /// Randomness.
-    pub rng: &'a mut R,
+    pub rng: R,
 }
 
 struct PendingPair {
@@ -126,7 +126,7 @@ impl Session {
         };
         let out = match intent {
             ClientIntent::Register(registration) => {
-                let refs: Vec<String> = (0..PAIR_REFS).map(|_| new_ref(ctx.rng)).collect();
+                let refs: Vec<String> = (0..PAIR_REFS).map(|_| new_ref(&mut ctx.rng)).collect();
                 let id = session.iq_id();
                 let node = stanzas::pair_device(&id, &refs);
                 session.phase = Phase::Unpaired {
@@ -203,7 +203,7 @@ impl Session {
         {
             return Err(ScanError::KeyMismatch);
         }
-        let slot = ctx.registry.allocate_device(phone, ctx.rng);
+        let slot = ctx.registry.allocate_device(phone, &mut ctx.rng);
         let Some(account) = ctx.registry.account_key(phone) else {
             // allocate_device just created the account.
             return Err(ScanError::NotUnpaired);
@@ -214,7 +214,7 @@ impl Session {
             &qr.adv_secret,
             slot.key_index,
             ctx.now,
-            ctx.rng,
+            &mut ctx.rng,
         );
         let node = stanzas::pair_success(
             &iq_id,
