@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use crm_store::{InboundOutcome, NewInboundMessage, Store};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -145,12 +145,36 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// Counts bodies refused for size (axum answers 413 before the handler runs).
+async fn count_too_large(
+    State((st, route)): State<(Arc<AppState>, Route)>,
+    response: Response,
+) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        st.metrics.webhook(route, Outcome::BadRequest);
+        tracing::debug!(?route, "webhook body over GATEWAY_MAX_BODY_BYTES (413)");
+    }
+    response
+}
+
 /// The full router over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .route(crate::twilio::PATH, post(crate::twilio::webhook))
-        .route(crate::baileys::PATH, post(crate::baileys::webhook))
+        .route(
+            crate::twilio::PATH,
+            post(crate::twilio::webhook).layer(middleware::map_response_with_state(
+                (state.clone(), Route::Twilio),
+                count_too_large,
+            )),
+        )
+        .route(
+            crate::baileys::PATH,
+            post(crate::baileys::webhook).layer(middleware::map_response_with_state(
+                (state.clone(), Route::Baileys),
+                count_too_large,
+            )),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
