@@ -1,15 +1,16 @@
 //! Prints the bench node set as JSON (`cargo run -p wa-binary --example dump_bench_nodes`):
-//! `[{"name", "node": {tag, attrs, content}, "hex"}]`, where byte content is
-//! `{"hex": "..."}`, so another encoder (e.g. Baileys') can be fed the same nodes.
+//! `[{"name", "node": {tag, attrs, content}, "hex"}]`. `attrs` is an array of `[key, value]`
+//! pairs in wire order (feed it to `Object.fromEntries` for Baileys), JIDs as text; byte
+//! content is `{"hex": "..."}`, so another encoder can be fed the same nodes.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use wa_binary::{Content, Node, encode, samples::sample_nodes};
 
 fn to_json(node: &Node) -> Value {
-    let attrs: Map<String, Value> = node
+    let attrs: Vec<Value> = node
         .attrs
         .iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v.to_string())))
+        .map(|(k, v)| json!([k, v.to_string()]))
         .collect();
     let content = match &node.content {
         Content::None => Value::Null,
