@@ -9,10 +9,11 @@
 //   close <status code>        (every close, before reconnecting)
 //   reconnecting
 //   logged-out                 (then the process exits with code 3)
+//   stopped                    (stdin closed; auth state written; the process exits)
 //
 // Reconnects after every close except a logout, as Baileys applications do (515 after pairing is
-// the normal "restart required" step). Exits when stdin closes, so a dead parent never leaves it
-// running.
+// the normal "restart required" step). Stops cleanly when stdin closes (so a dead parent never
+// leaves it running).
 import { mkdirSync } from 'node:fs'
 import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import pino from 'pino'
@@ -28,8 +29,16 @@ const logger = pino({ level: process.env.BAILEYS_LOG_LEVEL || 'silent' }, pino.d
 const say = line => process.stdout.write(line + '\n')
 
 let stopping = false
-process.stdin.on('end', () => {
+// Credential writes in flight, chained so that they land in order and can be awaited.
+let saving = Promise.resolve()
+let current = null
+// Stdin closing is the graceful stop: finish writing the auth state, then exit. (A kill in the
+// middle of a write would leave a truncated creds.json and the next run would pair again.)
+process.stdin.on('end', async () => {
 	stopping = true
+	current?.end(undefined)
+	await saving
+	say('stopped')
 	process.exit(0)
 })
 process.stdin.resume()
@@ -43,7 +52,10 @@ const start = async () => {
 		markOnlineOnConnect: false,
 		fireInitQueries: true
 	})
-	sock.ev.on('creds.update', saveCreds)
+	current = sock
+	sock.ev.on('creds.update', () => {
+		saving = saving.then(saveCreds).catch(err => console.error('saving creds failed', err))
+	})
 	sock.ev.on('connection.update', update => {
 		const { connection, lastDisconnect, qr } = update
 		if (qr) {

@@ -27,7 +27,7 @@ fn harness_dir() -> PathBuf {
 /// One running `node harness.mjs` process and the lines it printed.
 struct Baileys {
     child: Child,
-    _stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     lines: Lines<BufReader<ChildStdout>>,
     seen: Vec<String>,
 }
@@ -53,7 +53,7 @@ impl Baileys {
         let stdin = child.stdin.take().unwrap();
         Self {
             child,
-            _stdin: stdin,
+            stdin: Some(stdin),
             lines: BufReader::new(stdout).lines(),
             seen: Vec::new(),
         }
@@ -77,8 +77,25 @@ impl Baileys {
         }
     }
 
+    /// Graceful stop: closing stdin makes the harness finish writing its auth state and exit.
     async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        drop(self.stdin.take());
+        self.expect("stopped").await;
+        let deadline = Instant::now() + STEP;
+        if timeout_at(deadline, self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+            panic!("harness did not exit after `stopped`");
+        }
+    }
+
+    /// For a harness that already exited on its own (e.g. after a logout).
+    async fn reap(mut self) {
+        let deadline = Instant::now() + STEP;
+        let status = timeout_at(deadline, self.child.wait())
+            .await
+            .expect("harness still running")
+            .unwrap();
+        assert_eq!(status.code(), Some(3), "exit code after logout");
     }
 }
 
@@ -164,6 +181,6 @@ async fn unmodified_baileys_pairs_logs_in_reconnects_and_is_logged_out() {
     assert_eq!(baileys.expect("close ").await, "401");
     baileys.expect("logged-out").await;
     assert!(emu.devices().is_empty());
-    baileys.stop().await;
+    baileys.reap().await;
     emu.shutdown().await;
 }
