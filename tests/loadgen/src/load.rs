@@ -2,9 +2,7 @@
 
 use crate::gateway_proc::{self, Gateway};
 use anyhow::Result;
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hmac::{Hmac, Mac};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,10 +166,14 @@ fn twilio_request(
         ("WaId", digits.clone()),
     ];
     let path = "/api/whatsapp/twilio";
-    let signature = twilio_signature(
-        gateway_proc::TWILIO_TOKEN,
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let signature = gateway::twilio::signature::compute(
+        gateway_proc::TWILIO_TOKEN.as_bytes(),
         &format!("{}{path}", gateway_proc::PUBLIC_BASE),
-        &params,
+        &owned,
     );
     let form: String = form_encode(&params);
     let req = client
@@ -231,21 +233,6 @@ fn baileys_request(
             provider_message_id: id,
         },
     )
-}
-
-/// Twilio's `X-Twilio-Signature` for a form POST (the sender's side of the algorithm; the
-/// gateway validates it independently).
-fn twilio_signature(token: &str, url: &str, params: &[(&str, String)]) -> String {
-    let mut sorted: Vec<_> = params.iter().collect();
-    sorted.sort();
-    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(token.as_bytes())
-        .expect("hmac takes any key length");
-    mac.update(url.as_bytes());
-    for (k, v) in sorted {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 fn form_encode(params: &[(&str, String)]) -> String {
