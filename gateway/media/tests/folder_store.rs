@@ -334,3 +334,18 @@ async fn s3_location_without_settings_is_a_config_error() {
     assert!(matches!(err, MediaError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"));
 }
+
+#[tokio::test]
+async fn concurrent_copies_of_same_media_store_one_file() {
+    let peers = start_peers().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(&peers, dir.path()).await;
+    let a_url = peers.twilio_url("/2010-04-01/Media/photo.jpg");
+    let b_url = peers.twilio_url("/2010-04-01/Media/photo-copy.jpg");
+    let (a, b) = tokio::join!(p.copy_from_url(&a_url, None), p.copy_from_url(&b_url, None));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.storage_key, b.storage_key);
+    assert_eq!(stored(dir.path()).len(), 1);
+    assert!(staging_empty(dir.path()));
+    assert_eq!(p.get(&a.storage_key).await.unwrap().as_ref(), JPEG);
+}
