@@ -9,6 +9,21 @@
 //! - contact identities: unique `(kind, value)`; media: unique `sha256`.
 //!
 //! Every write that a webhook acknowledges happens in one transaction.
+//!
+//! Backends ([`open`] picks one from the URL):
+//! - [`sqlite::SqliteStore`]: WAL, `synchronous=FULL` (an acknowledged webhook survives a power
+//!   cut), one writer connection with `BEGIN IMMEDIATE` plus a few readers, so concurrent
+//!   writers queue instead of failing with `SQLITE_BUSY`.
+//! - [`postgres::PostgresStore`]: READ COMMITTED; races are settled by the unique indexes
+//!   (`ON CONFLICT DO NOTHING`, the loser waits and writes nothing); deadlocks and
+//!   serialization failures re-run the transaction; `claim_jobs` uses `FOR UPDATE SKIP LOCKED`;
+//!   event inserts are serialised by an advisory lock so cursors follow commit order.
+//!
+//! Both run the same SQL (`src/common`, compiled once per backend) over their own migrations
+//! (`migrations/sqlite`, `migrations/postgres`, embedded). Times are unix milliseconds.
+//! Provider message ids are unique per `(provider, direction)`: a status callback only ever
+//! matches an outbound message. Connection, pool and timeout failures are
+//! [`StoreError::Unavailable`] (answer 503 so the provider retries).
 
 mod error;
 mod model;

@@ -299,3 +299,31 @@ pub async fn upsert_contact_without_identity_is_refused(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert!(store.list_contacts(None, 10).await.unwrap().is_empty());
 }
+
+pub async fn contacts_page_by_id(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let phone = format!("+97250700000{i}");
+        ids.push(
+            store
+                .upsert_contact(&[e164(&phone)], None, T0 + i)
+                .await
+                .unwrap(),
+        );
+    }
+    let first = store.list_contacts(None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..2]);
+    assert_eq!(first[1].identities, [e164("+972507000001")]);
+    let rest = store.list_contacts(Some(first[1].id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), ids[2..]);
+    assert!(
+        store
+            .list_contacts(Some(ids[4]), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.contact(ids[4] + 1).await.unwrap(), None);
+    assert_eq!(store.message(12345).await.unwrap(), None);
+    assert!(store.conversations(ids[0]).await.unwrap().is_empty());
+}

@@ -31,6 +31,7 @@ macro_rules! store_cases {
             last_inbound_at_moves_forward_only,
             hebrew_text_round_trips,
             upsert_contact_without_identity_is_refused,
+            contacts_page_by_id,
             status_moves_forward_only,
             status_for_unknown_message_is_kept_for_audit,
             outbound_insert_created_existing_conflict,
