@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,14 +15,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::oneshot;
 
-use crate::qr::parse_qr;
 use crate::server::{Command, ScanFailure, Shared};
 use crate::stanzas::StreamError;
-
-/// How long `/admin/scan` waits for the companion's `pair-device-sign`.
-const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -46,41 +40,19 @@ struct ScanRequest {
 }
 
 async fn scan(State(shared): State<Arc<Shared>>, Json(req): Json<ScanRequest>) -> Response {
-    let qr = match parse_qr(&req.qr) {
-        Ok(qr) => qr,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let target = shared
-        .conns()
-        .values()
-        .find(|c| c.unpaired && c.noise_public == qr.noise_public)
-        .map(|c| c.tx.clone());
-    let Some(tx) = target else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "no unpaired connection with this QR's noise key",
-        );
-    };
-    let (reply, answer) = oneshot::channel();
-    if tx
-        .send(Command::Scan {
-            qr,
-            phone: req.phone,
-            reply,
-        })
-        .is_err()
-    {
-        return error(StatusCode::GONE, "the companion disconnected");
-    }
-    match tokio::time::timeout(SCAN_TIMEOUT, answer).await {
-        Err(_) => error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "companion did not answer pair-success",
-        ),
-        Ok(Err(_)) => error(StatusCode::GONE, "the companion disconnected"),
-        Ok(Ok(Ok(device))) => (StatusCode::OK, Json(device)).into_response(),
-        Ok(Ok(Err(ScanFailure::Scan(e)))) => error(StatusCode::CONFLICT, e),
-        Ok(Ok(Err(ScanFailure::Pair(e)))) => error(StatusCode::BAD_GATEWAY, e),
+    match crate::server::scan(&shared, &req.qr, &req.phone).await {
+        Ok(device) => (StatusCode::OK, Json(device)).into_response(),
+        Err(e) => {
+            let status = match &e {
+                ScanFailure::BadQr(_) => StatusCode::BAD_REQUEST,
+                ScanFailure::NoSuchCompanion => StatusCode::NOT_FOUND,
+                ScanFailure::Gone => StatusCode::GONE,
+                ScanFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                ScanFailure::Scan(_) => StatusCode::CONFLICT,
+                ScanFailure::Pair(_) => StatusCode::BAD_GATEWAY,
+            };
+            error(status, e)
+        }
     }
 }
 

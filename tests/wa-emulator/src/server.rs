@@ -59,12 +59,55 @@ pub(crate) enum Command {
 /// Why a scan did not produce a paired device.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanFailure {
+    /// The QR string does not parse (the caller's fault).
+    #[error("bad QR string: {0}")]
+    BadQr(#[from] crate::qr::QrError),
+    /// No unpaired companion is connected with this QR's Noise key.
+    #[error("no unpaired connection with this QR's noise key")]
+    NoSuchCompanion,
+    /// The companion's connection went away.
+    #[error("the companion disconnected")]
+    Gone,
+    /// The companion did not answer pair-success in time.
+    #[error("the companion did not answer pair-success within {0:?}")]
+    Timeout(Duration),
     /// The scan could not start (bad request for this connection).
     #[error(transparent)]
     Scan(#[from] ScanError),
     /// The companion did not complete pairing.
     #[error(transparent)]
     Pair(#[from] PairError),
+}
+
+/// How long a scan waits for the companion's `pair-device-sign`.
+pub const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The phone scans `qr` for account `phone`: finds the companion by the QR's Noise key, sends
+/// pair-success and waits until the companion signed (or refused) the device identity.
+pub(crate) async fn scan(
+    shared: &Shared,
+    qr: &str,
+    phone: &str,
+) -> Result<DeviceView, ScanFailure> {
+    let qr = crate::qr::parse_qr(qr)?;
+    let tx = shared
+        .conns()
+        .values()
+        .find(|c| c.unpaired && c.noise_public == qr.noise_public)
+        .map(|c| c.tx.clone())
+        .ok_or(ScanFailure::NoSuchCompanion)?;
+    let (reply, answer) = oneshot::channel();
+    tx.send(Command::Scan {
+        qr,
+        phone: phone.to_owned(),
+        reply,
+    })
+    .map_err(|_| ScanFailure::Gone)?;
+    match tokio::time::timeout(SCAN_TIMEOUT, answer).await {
+        Err(_) => Err(ScanFailure::Timeout(SCAN_TIMEOUT)),
+        Ok(Err(_)) => Err(ScanFailure::Gone),
+        Ok(Ok(result)) => result,
+    }
 }
 
 /// What the admin side knows about a live connection.
@@ -223,6 +266,12 @@ impl EmulatorHandle {
     /// The root public key as hex.
     pub fn root_public_key_hex(&self) -> String {
         self.shared.identity.root_public_hex()
+    }
+
+    /// Acts as the phone scanning `qr` (as printed by the client) for account `phone`; the same
+    /// as `POST /admin/scan`. Returns the paired device once the companion signed.
+    pub async fn scan(&self, qr: &str, phone: &str) -> Result<DeviceView, ScanFailure> {
+        scan(&self.shared, qr, phone).await
     }
 
     /// The registered devices.
