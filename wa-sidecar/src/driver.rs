@@ -1,0 +1,425 @@
+//! The connection driver: owns the WebSocket, the clock, the rng and the store around the
+//! sans-IO [`wa_core::Connection`], and implements the reconnect policy.
+//!
+//! One session ([`Driver::session`]) follows the poll order `wa-core` documents: drain events
+//! (persisting and flushing the device on `DeviceChanged` before anything else is sent), drain
+//! transmits, then wait for a WebSocket message, the next timer or shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::OsRng;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use wa_core::{CertPolicy, ConnError, ConnEvent, Connection, DeviceState};
+
+use crate::backoff::Backoff;
+use crate::state::LinkState;
+use crate::store::{Store, StoreError};
+use crate::transport;
+
+/// How long the TCP/TLS/WebSocket connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where to connect and whom to trust.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// `WA_WS_URL`.
+    pub ws_url: String,
+    /// Which certificate root the server's chain must lead to.
+    pub cert_policy: CertPolicy,
+}
+
+/// What a session should achieve before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Stay connected until the server or shutdown ends it.
+    Serve,
+    /// Return as soon as the session is logged in (`login`, benchmarks).
+    UntilConnected,
+    /// Log in, then unlink the device (`logout`).
+    Logout,
+}
+
+/// How one session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Logged in (only for [`Goal::UntilConnected`]).
+    Connected {
+        /// Our device JID.
+        jid: String,
+    },
+    /// The server asked for a new connection now (515, after pairing).
+    RestartRequired,
+    /// The device is logged out for good.
+    LoggedOut {
+        /// The server's reason.
+        reason: String,
+    },
+    /// Another client took the session.
+    Replaced,
+    /// The connection failed or died; retry with backoff.
+    Disconnected {
+        /// What happened (connect error, handshake refusal, keepalive, socket close).
+        reason: String,
+    },
+    /// Every QR code expired unscanned.
+    QrExhausted,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// How the reconnect loop ([`Driver::run`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// No paired device in the store.
+    NotPaired,
+    /// The server logged the device out (reason persisted).
+    LoggedOut(String),
+    /// Another client took the session; we stopped.
+    Replaced,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// How pairing ([`Driver::pair`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairEnd {
+    /// Paired, saved and logged in.
+    Paired {
+        /// Our device JID.
+        jid: String,
+    },
+    /// No QR code was scanned in time.
+    QrExhausted,
+    /// The connection failed during pairing.
+    Failed(String),
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The driver. Publishes its [`LinkState`] on a `watch` channel.
+pub struct Driver {
+    cfg: DriverConfig,
+    store: Store,
+    link: watch::Sender<LinkState>,
+    shutdown: watch::Receiver<bool>,
+    backoff: Backoff,
+    attempts: Arc<AtomicU64>,
+}
+
+impl Driver {
+    /// A driver over `store`; it stops when `shutdown` turns true.
+    pub fn new(cfg: DriverConfig, store: Store, shutdown: watch::Receiver<bool>) -> Self {
+        let (link, _) = watch::channel(LinkState::Connecting {
+            jid: None,
+            last_error: None,
+        });
+        Driver {
+            cfg,
+            store,
+            link,
+            shutdown,
+            backoff: Backoff::default(),
+            attempts: Arc::default(),
+        }
+    }
+
+    /// Follow the session state.
+    pub fn subscribe(&self) -> watch::Receiver<LinkState> {
+        self.link.subscribe()
+    }
+
+    /// Connection attempts so far (shared counter).
+    pub fn attempts(&self) -> Arc<AtomicU64> {
+        self.attempts.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn set(&self, state: LinkState) {
+        self.link.send_replace(state);
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// The service loop for a paired device: connect, and reconnect — at once after 515, with
+    /// Fibonacci backoff after failures — until logged out, replaced or shut down.
+    pub async fn run(&mut self) -> Result<RunEnd, StoreError> {
+        if let Some(reason) = self.store.logged_out_reason()? {
+            self.set(LinkState::LoggedOut {
+                reason: reason.clone(),
+            });
+            return Ok(RunEnd::LoggedOut(reason));
+        }
+        loop {
+            if self.stopping() {
+                return Ok(RunEnd::Shutdown);
+            }
+            let device = match self.store.load_device()? {
+                Some(d) if d.is_paired() => d,
+                _ => {
+                    self.set(LinkState::NotPaired);
+                    return Ok(RunEnd::NotPaired);
+                }
+            };
+            let jid = device.jid.clone();
+            match self.session(device, Goal::Serve).await? {
+                SessionEnd::RestartRequired => {
+                    tracing::info!("server asked for a new connection; reconnecting now");
+                    self.backoff.on_disconnected(now_ms());
+                }
+                SessionEnd::LoggedOut { reason } => {
+                    tracing::warn!(%reason, "logged out by the server; not reconnecting");
+                    self.store.set_logged_out(&reason)?;
+                    self.set(LinkState::LoggedOut {
+                        reason: reason.clone(),
+                    });
+                    return Ok(RunEnd::LoggedOut(reason));
+                }
+                SessionEnd::Replaced => {
+                    tracing::warn!("another client replaced this session; stopping");
+                    self.set(LinkState::Replaced);
+                    return Ok(RunEnd::Replaced);
+                }
+                SessionEnd::Shutdown => return Ok(RunEnd::Shutdown),
+                SessionEnd::Disconnected { reason } => {
+                    if self.wait_backoff(jid, reason).await {
+                        return Ok(RunEnd::Shutdown);
+                    }
+                }
+                // not produced by Goal::Serve for a paired device; retry like a failure
+                SessionEnd::Connected { .. } | SessionEnd::QrExhausted => {
+                    if self
+                        .wait_backoff(jid, "session ended unexpectedly".into())
+                        .await
+                    {
+                        return Ok(RunEnd::Shutdown);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps for the next backoff delay; true when shutdown came first.
+    async fn wait_backoff(&mut self, jid: Option<String>, reason: String) -> bool {
+        if self.backoff.on_disconnected(now_ms()) {
+            tracing::debug!("connection had been stable; backoff reset");
+        }
+        let delay = self.backoff.next_delay(&mut rand::thread_rng());
+        tracing::warn!(
+            %reason,
+            attempt = self.backoff.attempts(),
+            delay_ms = delay.as_millis() as u64,
+            "connection lost; reconnecting after backoff"
+        );
+        self.set(LinkState::Connecting {
+            jid,
+            last_error: Some(reason),
+        });
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = shutdown.wait_for(|s| *s) => true,
+        }
+    }
+
+    /// Pairs a fresh device: shows QR codes (as [`LinkState::QrPending`]), saves the device on
+    /// pair-success, follows the 515 restart and returns once logged in.
+    pub async fn pair(&mut self, device: DeviceState) -> Result<PairEnd, StoreError> {
+        let mut device = device;
+        loop {
+            match self.session(device, Goal::UntilConnected).await? {
+                SessionEnd::Connected { jid } => return Ok(PairEnd::Paired { jid }),
+                SessionEnd::RestartRequired => {
+                    device = match self.store.load_device()? {
+                        Some(d) if d.is_paired() => d,
+                        _ => {
+                            return Ok(PairEnd::Failed(
+                                "server restarted the connection before pairing completed".into(),
+                            ));
+                        }
+                    };
+                    tracing::info!("paired; reconnecting to log in");
+                }
+                SessionEnd::QrExhausted => return Ok(PairEnd::QrExhausted),
+                SessionEnd::Shutdown => return Ok(PairEnd::Shutdown),
+                SessionEnd::LoggedOut { reason } => {
+                    return Ok(PairEnd::Failed(format!(
+                        "logged out during pairing: {reason}"
+                    )));
+                }
+                SessionEnd::Replaced => {
+                    return Ok(PairEnd::Failed("session replaced during pairing".into()));
+                }
+                SessionEnd::Disconnected { reason } => return Ok(PairEnd::Failed(reason)),
+            }
+        }
+    }
+
+    /// One connection from connect to its end. Store failures abort it (nothing further is
+    /// sent once a required write failed).
+    pub async fn session(
+        &mut self,
+        device: DeviceState,
+        goal: Goal,
+    ) -> Result<SessionEnd, StoreError> {
+        let jid = device.jid.clone();
+        self.set(LinkState::Connecting {
+            jid: jid.clone(),
+            last_error: None,
+        });
+        let attempt = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(url = %self.cfg.ws_url, attempt, "connecting");
+        let ws = match transport::connect(&self.cfg.ws_url, CONNECT_TIMEOUT).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                return Ok(SessionEnd::Disconnected {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let (mut sink, mut stream) = ws.split();
+        let mut rng = OsRng;
+        let mut conn = Connection::new(device, self.cfg.cert_policy.clone(), now_ms(), &mut rng);
+        let mut shutdown = self.shutdown.clone();
+        let mut end: Option<SessionEnd> = None;
+        let mut last_error: Option<String> = None;
+        loop {
+            while let Some(event) = conn.poll_event() {
+                let ended = self.on_event(event, goal, &mut conn, &mut last_error)?;
+                if end.is_none() {
+                    end = ended;
+                }
+            }
+            while let Some(bytes) = conn.poll_transmit() {
+                if let Err(e) = sink.send(Message::Binary(bytes.into())).await {
+                    end.get_or_insert(SessionEnd::Disconnected {
+                        reason: format!("websocket send failed: {e}"),
+                    });
+                    break;
+                }
+            }
+            if let Some(end) = end {
+                let _ = sink.close().await;
+                return Ok(end);
+            }
+            let sleep = conn
+                .poll_timeout()
+                .map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        if let Err(e) = conn.handle_bytes(now_ms(), &bytes, &mut rng) {
+                            log_conn_error(&e);
+                            last_error = Some(e.to_string());
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => {
+                        end = Some(SessionEnd::Disconnected {
+                            reason: last_error.take().unwrap_or_else(|| {
+                                "server closed the connection".into()
+                            }),
+                        });
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        end = Some(SessionEnd::Disconnected {
+                            reason: format!("websocket error: {e}"),
+                        });
+                    }
+                },
+                () = sleep_opt(sleep) => conn.handle_timeout(now_ms(), &mut rng),
+                _ = shutdown.wait_for(|s| *s) => end = Some(SessionEnd::Shutdown),
+            }
+        }
+    }
+
+    /// Acts on one event; returns how the session ends, if this event ends it.
+    fn on_event(
+        &mut self,
+        event: ConnEvent,
+        goal: Goal,
+        conn: &mut Connection,
+        last_error: &mut Option<String>,
+    ) -> Result<Option<SessionEnd>, StoreError> {
+        Ok(match event {
+            ConnEvent::DeviceChanged => {
+                self.store.save_device(conn.device())?;
+                None
+            }
+            ConnEvent::Qr { data, expires_at } => {
+                tracing::info!(expires_at, "new QR code to scan");
+                self.set(LinkState::QrPending {
+                    qr: data,
+                    expires_at,
+                });
+                None
+            }
+            ConnEvent::QrExhausted => {
+                tracing::warn!("all QR codes expired without a scan");
+                Some(SessionEnd::QrExhausted)
+            }
+            ConnEvent::Paired { jid, lid, platform } => {
+                tracing::info!(%jid, lid = ?lid.map(|l| l.to_string()), %platform, "paired");
+                None
+            }
+            ConnEvent::Connected { jid, lid } => {
+                let jid = jid.to_string();
+                tracing::info!(%jid, "connected");
+                self.backoff.on_connected(now_ms());
+                self.set(LinkState::Connected {
+                    jid: jid.clone(),
+                    lid: lid.map(|l| l.to_string()),
+                });
+                match goal {
+                    Goal::Serve => None,
+                    Goal::UntilConnected => Some(SessionEnd::Connected { jid }),
+                    Goal::Logout => {
+                        tracing::info!("asking the server to unlink this device");
+                        conn.logout(now_ms());
+                        None
+                    }
+                }
+            }
+            ConnEvent::RestartRequired => Some(SessionEnd::RestartRequired),
+            ConnEvent::LoggedOut { reason } => Some(SessionEnd::LoggedOut { reason }),
+            ConnEvent::Replaced => Some(SessionEnd::Replaced),
+            ConnEvent::Disconnected { reason } => Some(SessionEnd::Disconnected {
+                reason: last_error.take().unwrap_or(reason),
+            }),
+            ConnEvent::Node(node) => {
+                tracing::debug!(tag = %node.tag, "stanza not handled by this build");
+                None
+            }
+        })
+    }
+}
+
+fn log_conn_error(e: &ConnError) {
+    match e {
+        ConnError::Handshake(_) => tracing::error!(error = %e, "server refused: handshake failed"),
+        _ => tracing::warn!(error = %e, "protocol error from server"),
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
