@@ -10,11 +10,14 @@
 //   reconnecting
 //   logged-out                 (then the process exits with code 3)
 //   stopped                    (stdin closed; auth state written; the process exits)
+//   sent <id>                  (after a `send <jid> <text>` line on stdin)
+//   message {"id","from","alt","text"}   (a text message received from someone else)
 //
 // Reconnects after every close except a logout, as Baileys applications do (515 after pairing is
 // the normal "restart required" step). Stops cleanly when stdin closes (so a dead parent never
 // leaves it running).
 import { mkdirSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import pino from 'pino'
 
@@ -34,14 +37,24 @@ let saving = Promise.resolve()
 let current = null
 // Stdin closing is the graceful stop: finish writing the auth state, then exit. (A kill in the
 // middle of a write would leave a truncated creds.json and the next run would pair again.)
-process.stdin.on('end', async () => {
+const input = createInterface({ input: process.stdin })
+input.on('line', line => {
+	// `send <jid> <text...>`: send a text message from the open socket.
+	const [cmd, jid, ...words] = line.trim().split(' ')
+	if (cmd === 'send' && current && jid) {
+		current
+			.sendMessage(jid, { text: words.join(' ') })
+			.then(msg => say(`sent ${msg?.key?.id ?? ''}`))
+			.catch(err => say(`send-failed ${JSON.stringify(String(err?.message ?? err))}`))
+	}
+})
+input.on('close', async () => {
 	stopping = true
 	current?.end(undefined)
 	await saving
 	say('stopped')
 	process.exit(0)
 })
-process.stdin.resume()
 
 const start = async () => {
 	const { state, saveCreds } = await useMultiFileAuthState(authDir)
@@ -50,11 +63,22 @@ const start = async () => {
 		waWebSocketUrl: wsUrl,
 		logger,
 		markOnlineOnConnect: false,
+		// The emulator sends no history sync; without this a fresh account buffers every event
+		// for 20 s waiting for one (Baileys `src/Socket/chats.ts`, AwaitingInitialSync).
+		shouldSyncHistoryMessage: () => false,
 		fireInitQueries: true
 	})
 	current = sock
 	sock.ev.on('creds.update', () => {
 		saving = saving.then(saveCreds).catch(err => console.error('saving creds failed', err))
+	})
+	sock.ev.on('messages.upsert', ({ messages }) => {
+		for (const msg of messages) {
+			const text = msg.message?.conversation ?? msg.message?.extendedTextMessage?.text
+			if (text === undefined || msg.key.fromMe) continue
+			const { remoteJid, remoteJidAlt, id } = msg.key
+			say(`message ${JSON.stringify({ id, from: remoteJid, alt: remoteJidAlt ?? null, text })}`)
+		}
 	})
 	sock.ev.on('connection.update', update => {
 		const { connection, lastDisconnect, qr } = update

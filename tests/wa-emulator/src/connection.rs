@@ -180,6 +180,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                     tracing::info!(conn = id, "dropping connection (fault)");
                     break;
                 }
+                Some(Command::Deliver(node)) => pending.push(Output::Send(node)),
                 Some(Command::StreamError(err)) => {
                     pending.push(Output::Send(err.node()));
                     pending.push(Output::Close(format!("stream error {err:?}")));
@@ -241,6 +242,7 @@ async fn carry_out(
                     let _ = w.send(result.map_err(ScanFailure::from));
                 }
             }
+            Output::Route { to, node } => shared.route(&to, node),
             Output::Close(reason) => {
                 tracing::info!(%reason, "closing connection");
                 let _ = link.ws.close(None).await;

@@ -76,10 +76,17 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
         ("encrypt", "get", "key") => {
             IqOutcome::reply(iq_result(&id, vec![bundles(node, registry)]))
         }
-        ("passive", "set", "active") => IqOutcome {
-            reply: Some(iq_result(&id, vec![])),
-            then: vec![crate::stanzas::offline_done(0)],
-        },
+        ("passive", "set", "active") => {
+            // Going active releases what was queued while the device was away, then marks the
+            // end of the offline queue.
+            let mut then = registry.take_offline(jid);
+            let count = then.len();
+            then.push(crate::stanzas::offline_done(count));
+            IqOutcome {
+                reply: Some(iq_result(&id, vec![])),
+                then,
+            }
+        }
         ("passive", "set", "passive") => IqOutcome::reply(iq_result(&id, vec![])),
         ("abt", "get", "props") => IqOutcome::reply(iq_result(
             &id,

@@ -17,6 +17,7 @@ pub mod iq;
 pub mod payload;
 pub mod qr;
 pub mod registry;
+pub mod routing;
 pub mod server;
 pub mod session;
 pub mod stanzas;

@@ -121,6 +121,7 @@ pub enum LoginRefusal {
 pub struct Registry {
     accounts: BTreeMap<String, Account>,
     devices: BTreeMap<String, Device>,
+    offline: BTreeMap<String, Vec<wa_binary::Node>>,
     next_lid: u64,
 }
 
@@ -177,9 +178,24 @@ impl Registry {
         self.devices.insert(device.jid(), device);
     }
 
-    /// Removes a device (logout); returns it if it was registered.
+    /// Removes a device (logout) and its offline queue; returns it if it was registered.
     pub fn remove(&mut self, jid: &str) -> Option<Device> {
+        self.offline.remove(jid);
         self.devices.remove(jid)
+    }
+
+    /// Queues a stanza for a registered device that is not connected; stanzas for unknown
+    /// devices are dropped. Queued stanzas carry `offline="1"` like the real server's.
+    pub fn queue_offline(&mut self, jid: &str, mut node: wa_binary::Node) {
+        if self.devices.contains_key(jid) {
+            node.attrs.insert("offline", "1");
+            self.offline.entry(jid.to_owned()).or_default().push(node);
+        }
+    }
+
+    /// Takes the stanzas queued for `jid`, oldest first.
+    pub fn take_offline(&mut self, jid: &str) -> Vec<wa_binary::Node> {
+        self.offline.remove(jid).unwrap_or_default()
     }
 
     /// The registered device with this JID.

@@ -54,6 +54,8 @@ pub(crate) enum Command {
     StreamError(StreamError),
     /// Drop the TCP connection without a goodbye.
     Drop,
+    /// Send this stanza (relayed from another device).
+    Deliver(wa_binary::Node),
 }
 
 /// Why a scan did not produce a paired device.
@@ -162,6 +164,29 @@ impl Shared {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         }
+    }
+}
+
+impl Shared {
+    /// Delivers `node` to the connected device `jid`, or queues it until that device is back.
+    pub(crate) fn route(&self, jid: &str, node: wa_binary::Node) {
+        let tx = self
+            .conns()
+            .values()
+            .find(|c| c.jid.as_deref() == Some(jid))
+            .map(|c| c.tx.clone());
+        let node = match tx {
+            Some(tx) => match tx.send(Command::Deliver(node)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(cmd)) => match cmd {
+                    Command::Deliver(node) => node,
+                    _ => return,
+                },
+            },
+            None => node,
+        };
+        tracing::debug!(%jid, "device offline; stanza queued");
+        self.registry().queue_offline(jid, node);
     }
 }
 

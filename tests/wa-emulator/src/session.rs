@@ -9,6 +9,7 @@ use crate::adv::{self, AdvError, IssuedIdentity};
 use crate::iq::handle_logged_in_iq;
 use crate::qr::QrData;
 use crate::registry::{Device, DeviceSlot, DeviceView, Registration, Registry};
+use crate::routing;
 use crate::stanzas::{self, StreamError, attr, id_of, iq_error, iq_result};
 
 /// Number of refs in `pair-device` (whatsmeow `qrchan.go` assumes 6).
@@ -37,6 +38,13 @@ pub enum Output {
     Close(String),
     /// A scan finished: the companion signed (or refused) the device identity.
     Paired(Result<DeviceView, PairError>),
+    /// Deliver `node` to the device with phone-number JID `to` (queued while it is offline).
+    Route {
+        /// `<phone>:<device>@s.whatsapp.net`.
+        to: String,
+        /// The stanza for that device.
+        node: Node,
+    },
 }
 
 /// The phone's scan could not start on this connection (the admin client's request is wrong).
@@ -242,9 +250,26 @@ impl Session {
         match &mut self.phase {
             Phase::Closed => Vec::new(),
             Phase::LoggedIn { jid } => {
-                if node.tag != "iq" {
-                    tracing::debug!(%jid, tag = %node.tag, "stanza needs no answer");
-                    return Vec::new();
+                let registry = &*ctx.registry;
+                match (node.tag.as_str(), registry.device(jid)) {
+                    (_, None) => {
+                        tracing::info!(%jid, "device was removed; ignoring its stanza");
+                        return Vec::new();
+                    }
+                    ("message", Some(me)) => {
+                        return routing::relay_message(node, me, ctx.now, registry);
+                    }
+                    ("receipt", Some(me)) => {
+                        return routing::relay_receipt(node, me, ctx.now, registry);
+                    }
+                    ("iq", _) if attr(node, "xmlns") == "usync" => {
+                        return vec![Output::Send(routing::usync(node, registry))];
+                    }
+                    ("iq", _) => {}
+                    (tag, _) => {
+                        tracing::debug!(%jid, %tag, "stanza needs no answer");
+                        return Vec::new();
+                    }
                 }
                 let outcome = handle_logged_in_iq(node, jid, ctx.registry);
                 let mut out: Vec<Output> = outcome.reply.into_iter().map(Output::Send).collect();
