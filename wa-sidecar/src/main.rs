@@ -13,6 +13,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     wa_sidecar::transport::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

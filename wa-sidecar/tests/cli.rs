@@ -1,0 +1,294 @@
+//! The real `wa-sidecar` binary: `login` (QR printed, scanned at the emulator), `status`,
+//! `run` with `/health`, `logout`, and refusals on bad configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use wa_emulator::EmulatorHandle;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
+
+fn sidecar(emu: &EmulatorHandle, url: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("WA_WS_URL", url)
+        .env("WA_STATE_DIR", dir)
+        .env("WA_DANGER_TRUST_ROOT_KEY", emu.root_public_key_hex())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn output(mut cmd: Command) -> (ExitStatus, String, String) {
+    let out = tokio::time::timeout(DEADLINE, cmd.output())
+        .await
+        .expect("command timed out")
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `login`, scans the first `qr-data:` line, and waits for the exit.
+async fn login(emu: &EmulatorHandle, dir: &Path) -> (ExitStatus, String) {
+    let mut cmd = sidecar(emu, &emu.ws_url(), dir);
+    cmd.arg("login");
+    let mut child: Child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let qr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(qr) = line.strip_prefix("qr-data: ") {
+                return qr.to_owned();
+            }
+        }
+        panic!("login exited without a QR code: {printed}");
+    })
+    .await
+    .expect("no qr-data line");
+    assert!(
+        printed.contains('█'),
+        "no QR drawing before qr-data: {printed}"
+    );
+    scan(emu, &qr).await;
+    let rest = tokio::time::timeout(DEADLINE, async {
+        let mut rest = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    })
+    .await
+    .unwrap();
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    (status, rest)
+}
+
+#[tokio::test]
+async fn login_status_logout_round_trip() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let (_, out, _) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert_eq!(out.trim(), "not paired");
+
+    let (status, rest) = login(&emu, dir.path()).await;
+    assert!(status.success(), "login failed: {status} {rest}");
+    assert!(rest.contains("paired as 972501234567:"), "{rest}");
+
+    let (status, out, _) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert!(status.success());
+    assert!(out.contains("paired: 972501234567:"), "{out}");
+    assert!(out.contains("lid: "), "{out}");
+
+    // a second login does not re-pair
+    let (status, out, _) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("login");
+        c
+    })
+    .await;
+    assert!(status.success());
+    assert!(out.contains("already paired"), "{out}");
+
+    let (status, out, err) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("logout");
+        c
+    })
+    .await;
+    assert!(status.success(), "logout failed: {out} {err}");
+    assert!(out.contains("logged out"), "{out}");
+
+    let (_, out, _) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert_eq!(out.trim(), "not paired");
+}
+
+#[tokio::test]
+async fn logout_without_server_needs_force() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    pair(&emu, dir.path()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws/chat", closed.local_addr().unwrap());
+    drop(closed);
+
+    let (status, _, err) = output({
+        let mut c = sidecar(&emu, &url, dir.path());
+        c.arg("logout");
+        c
+    })
+    .await;
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("--force"), "{err}");
+    let (_, out, _) = output({
+        let mut c = sidecar(&emu, &url, dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert!(out.contains("paired: "), "state must be kept: {out}");
+
+    let (status, out, _) = output({
+        let mut c = sidecar(&emu, &url, dir.path());
+        c.args(["logout", "--force"]);
+        c
+    })
+    .await;
+    assert!(status.success());
+    assert!(out.contains("anyway"), "{out}");
+    let (_, out, _) = output({
+        let mut c = sidecar(&emu, &url, dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert_eq!(out.trim(), "not paired");
+}
+
+#[tokio::test]
+async fn run_serves_health_and_stops_on_sigterm() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jid = pair(&emu, dir.path()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = sidecar(&emu, &emu.ws_url(), dir.path());
+    cmd.arg("run")
+        .env("SIDECAR_BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "BAILEYS_WEBHOOK_TARGET",
+            "http://127.0.0.1:9/api/whatsapp/baileys",
+        )
+        .env("BAILEYS_WEBHOOK_SECRET", "s3cret-value-for-test")
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/health");
+    let body: serde_json::Value = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok(resp) = client.get(&url).send().await
+                && resp.status() == 200
+            {
+                return resp.json().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("/health never became 200");
+    assert_eq!(body["device"], jid.as_str());
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn run_refuses_bad_configuration_naming_the_variable() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("BAILEYS_WEBHOOK_TARGET", "http://127.0.0.1:9/hook")],
+            "BAILEYS_WEBHOOK_SECRET",
+        ),
+        (
+            &[("BAILEYS_WEBHOOK_SECRET", "leak-check")],
+            "BAILEYS_WEBHOOK_TARGET",
+        ),
+        (
+            &[
+                ("BAILEYS_WEBHOOK_TARGET", "http://127.0.0.1:9/hook"),
+                ("BAILEYS_WEBHOOK_SECRET", "leak-check"),
+                ("WA_DANGER_TRUST_ROOT_KEY", "not-hex"),
+            ],
+            "WA_DANGER_TRUST_ROOT_KEY",
+        ),
+    ];
+    for (env, var) in cases {
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("run").envs(env.iter().copied());
+        let (status, _, err) = output(c).await;
+        assert_eq!(status.code(), Some(78), "{var}: {err}");
+        assert!(err.contains(var), "{var}: {err}");
+        assert!(!err.contains("leak-check"), "a secret was printed: {err}");
+    }
+    // configured but never paired: refuses, exit code 5 (not restarted by systemd)
+    let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+    c.arg("run")
+        .env("BAILEYS_WEBHOOK_TARGET", "http://127.0.0.1:9/hook")
+        .env("BAILEYS_WEBHOOK_SECRET", "x");
+    let (status, _, err) = output(c).await;
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(err.contains("login"), "{err}");
+}
+
+#[tokio::test]
+async fn help_documents_every_variable_and_phone_login_says_unavailable() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "WA_WS_URL",
+        "WA_STATE_DIR",
+        "SIDECAR_BIND",
+        "BAILEYS_WEBHOOK_TARGET",
+        "BAILEYS_WEBHOOK_SECRET",
+        "WA_DANGER_TRUST_ROOT_KEY",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+    c.args(["login", "--phone", "972501234567"]);
+    let (status, _, err) = output(c).await;
+    assert!(!status.success());
+    assert!(err.contains("not available"), "{err}");
+}
