@@ -1,4 +1,4 @@
-//! One client connection: WebSocket upgrade, Noise XX as responder, then the [`Session`] state
+//! One client connection: WebSocket upgrade, Noise XX as responder, then the `Session` state
 //! machine fed with decrypted nodes and admin commands.
 
 use std::net::SocketAddr;
@@ -209,7 +209,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                 Some(Err(e)) => return finish(session, waiter, Err(e.into())),
                 Some(Ok(Message::Binary(bytes))) => {
                     for node in link.open(&bytes)? {
-                        tracing::debug!(conn = id, tag = %node.tag, "recv");
+                        tracing::debug!(conn = id, tag = %node.tag, xmlns = %crate::stanzas::attr(&node, "xmlns"), "recv");
                         let mut registry = shared.registry();
                         let mut ctx = Ctx {
                             registry: &mut registry,

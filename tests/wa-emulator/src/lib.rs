@@ -5,9 +5,28 @@
 //! * Noise XX responder with its own certificate chain ([`certs`]), signed for real (XEdDSA);
 //! * QR pairing, with the emulator acting as the primary phone ([`adv`], [`qr`]);
 //! * login checked against the registered Noise key, then the post-login IQs ([`iq`]);
-//! * fault injection and an admin HTTP API ([`admin`]).
+//! * fault injection and an admin HTTP API (see below).
+//!
+//! * relay of 1:1 messages and receipts between registered devices, with an offline queue
+//!   ([`routing`]).
 //!
 //! The protocol logic is sans-IO ([`session::Session`]); [`server`] is the tokio driver.
+//!
+//! # Admin HTTP API (on [`EmulatorHandle::admin_url`])
+//! * `POST /admin/scan` `{"qr":"<QR string as the client shows it>","phone":"9725..."}`: the
+//!   phone scans; 200 with the device once the companion signed its identity; 400 bad QR,
+//!   404 no such companion connected, 409 wrong ref/keys, 502 bad device signature, 504 timeout.
+//! * `GET /admin/devices`: registered devices (public keys, prekey count, push name).
+//! * `GET /admin/state`: connections, device/account counts, fault switches, root key.
+//! * `POST /admin/fault`: `{"kind":"drop"}` closes every connection;
+//!   `{"kind":"stream_error","code":"515"|"401"|"conflict"|"<n>"[,"jid":"..."]}` sends
+//!   `<stream:error>` (401 carries `<conflict type="device_removed"/>`, `conflict` carries
+//!   `<conflict type="replaced"/>`) and closes; `{"kind":"delay_ms","ms":N}` delays outbound
+//!   frames; `{"kind":"refuse_logins","on":true}` answers logins with `<failure reason="401"/>`.
+//! * `POST /admin/remove-device` `{"jid":"..."}`: forget the device and log its connections out.
+//!
+//! Clients must trust [`EmulatorHandle::root_public_key`] (for `wa-sidecar`:
+//! `WA_DANGER_TRUST_ROOT_KEY=<hex>`); unmodified Baileys accepts the chain as it is.
 
 mod admin;
 pub mod adv;

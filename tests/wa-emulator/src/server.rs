@@ -1,5 +1,5 @@
 //! The tokio driver: WebSocket listener, per-connection tasks (Noise handshake, then the
-//! [`Session`] state machine), shared state and fault switches, and the admin HTTP listener.
+//! [`crate::session::Session`] state machine), shared state and fault switches, and the admin HTTP listener.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
