@@ -386,6 +386,18 @@ impl Connection {
         id
     }
 
+    /// Drops one-time prekey `id` from [`device`](Self::device) after the messaging layer's
+    /// store consumed it ([`crate::messaging::MessengerEvent::PreKeyConsumed`]), so that the
+    /// next persisted device state no longer holds its private key. Queues
+    /// [`ConnEvent::DeviceChanged`] when the key was present; returns whether it was.
+    pub fn forget_prekey(&mut self, id: u32) -> bool {
+        let removed = self.device.prekeys.remove(&id).is_some();
+        if removed {
+            self.push_event(ConnEvent::DeviceChanged);
+        }
+        removed
+    }
+
     /// A fresh stanza id: `<rand u16>.<rand u16>-<counter>` (Baileys `generateMdTagPrefix`).
     pub fn next_id(&mut self) -> String {
         self.id_counter += 1;

@@ -11,11 +11,13 @@
 //!   `handle_timeout`, `send_node`/`send_iq`, `logout`.
 //! * [`ConnEvent`] / [`ConnError`]: what the driver acts on.
 //! * [`payload`], [`pairing`], [`stanza`]: the wire values, each with its source cited.
+//! * [`messaging`]: the sans-IO end-to-end messaging layer ([`messaging::Messenger`]).
 
 mod connection;
 mod device;
 mod events;
 mod handlers;
+pub mod messaging;
 pub mod pairing;
 pub mod payload;
 mod serde_keys;

@@ -1,0 +1,644 @@
+//! End-to-end messaging between Messengers through an in-test relay: sessions, device
+//! fan-out, reordering, replays, corruption, identity changes, restarts, groups, nacks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod messaging_relay;
+
+use messaging_relay::*;
+use wa_binary::{Jid, Node};
+use wa_core::messaging::{
+    ContentKind, DEVICE_CACHE_TTL_MS, MessengerEvent, ReceiptKind, SEND_STEP_TIMEOUT_MS,
+    SendOutcome, SignalStore,
+};
+
+const A_PN: &str = "972500000001";
+const A_LID: &str = "100000000000001";
+const B_PN: &str = "972500000002";
+const B_LID: &str = "100000000000002";
+
+fn a(device: u16, seed: u64) -> Peer {
+    Peer::new(A_PN, A_LID, device, "Alice", seed)
+}
+fn b(device: u16, seed: u64) -> Peer {
+    Peer::new(B_PN, B_LID, device, "Bob", seed)
+}
+fn b_user() -> String {
+    format!("{B_PN}@s.whatsapp.net")
+}
+fn a_user() -> String {
+    format!("{A_PN}@s.whatsapp.net")
+}
+
+fn setup() -> (Relay, Peer, Peer) {
+    let mut relay = Relay::default();
+    let alice = a(3, 1);
+    let bob = b(5, 2);
+    relay.register(&alice);
+    relay.register(&bob);
+    (relay, alice, bob)
+}
+
+fn sent(peer: &Peer, id: &str) -> bool {
+    peer.events.iter().any(|e| {
+        matches!(e, MessengerEvent::SendFinished { message_id, outcome: SendOutcome::Sent { .. } }
+            if message_id == id)
+    })
+}
+
+/// Enc types of the `<to>` entries of the last message stanza sent.
+fn last_enc_types(relay: &Relay) -> Vec<(String, String)> {
+    let m = relay.sent_messages.last().unwrap();
+    m.child("participants")
+        .unwrap()
+        .nodes()
+        .iter()
+        .map(|t| {
+            let enc = t.child("enc").unwrap();
+            (
+                t.attr_str("jid").unwrap().into_owned(),
+                enc.attr_str("type").unwrap().into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_to_b_text_then_reply_switches_from_pkmsg_to_msg() {
+    let (mut relay, mut alice, mut bob) = setup();
+    let id = alice.send_text(&b_user(), "hello bob", NOW);
+    assert!(id.starts_with("3EB0") && id.len() == 22);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+
+    let first = relay.sent_messages[0].clone();
+    assert_eq!(first.attr_str("type").as_deref(), Some("text"));
+    assert_eq!(
+        last_enc_types(&relay),
+        vec![(format!("{B_PN}:5@s.whatsapp.net"), "pkmsg".into())]
+    );
+    assert!(
+        first.child("device-identity").is_some(),
+        "pkmsg needs <device-identity>"
+    );
+    assert!(sent(&alice, &id));
+
+    let incoming: Vec<_> = bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::Incoming(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(incoming.len(), 1);
+    let m = &incoming[0];
+    assert_eq!(m.text.as_deref(), Some("hello bob"));
+    assert_eq!(m.kind, ContentKind::Text);
+    assert_eq!(m.id, id);
+    assert_eq!(m.chat.to_string(), a_user());
+    assert_eq!(m.sender.to_string(), format!("{A_PN}:3@s.whatsapp.net"));
+    assert_eq!(
+        m.sender_lid.as_ref().unwrap().to_string(),
+        format!("{A_LID}:3@lid")
+    );
+    assert_eq!(m.push_name.as_deref(), Some(&*format!("name-of-{A_PN}")));
+    assert!(!m.from_me && m.timestamp > 0);
+    // The one-time prekey was consumed and reported.
+    assert_eq!(bob.store.prekey_count(), PREKEYS as usize - 1);
+    assert_eq!(
+        bob.count(|e| matches!(e, MessengerEvent::PreKeyConsumed { .. })),
+        1
+    );
+    // Bob's delivery receipt reached Alice, who acked it.
+    let receipts: Vec<_> = alice
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::Receipt(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].ids, vec![id.clone()]);
+    assert_eq!(receipts[0].kind, ReceiptKind::Delivered);
+    assert!(
+        relay
+            .client_acks
+            .iter()
+            .any(|a| a.attr_str("class").as_deref() == Some("receipt"))
+    );
+
+    // Bob answers with a msg (he holds the session the pkmsg opened), no device-identity.
+    let reply = bob.send_text(&a_user(), "hi alice", NOW + 1000);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 1000);
+    assert!(sent(&bob, &reply));
+    assert_eq!(last_enc_types(&relay)[0].1, "msg");
+    assert!(
+        relay
+            .sent_messages
+            .last()
+            .unwrap()
+            .child("device-identity")
+            .is_none()
+    );
+    assert_eq!(alice.texts(), vec!["hi alice"]);
+
+    // Alice got a reply, so she now sends msg too.
+    alice.send_text(&b_user(), "again", NOW + 2000);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2000);
+    assert_eq!(last_enc_types(&relay)[0].1, "msg");
+    assert_eq!(bob.texts(), vec!["hello bob", "again"]);
+}
+
+#[test]
+fn many_messages_both_ways_arrive_in_order() {
+    let (mut relay, mut alice, mut bob) = setup();
+    let mut expect_a = Vec::new();
+    let mut expect_b = Vec::new();
+    let mut now = NOW;
+    for round in 0..12 {
+        for i in 0..(round % 3 + 1) {
+            let text = format!("a{round}.{i}");
+            alice.send_text(&b_user(), &text, now);
+            expect_b.push(text);
+        }
+        for i in 0..(round % 2 + 1) {
+            let text = format!("b{round}.{i}");
+            bob.send_text(&a_user(), &text, now);
+            expect_a.push(text);
+        }
+        pump(&mut relay, &mut [&mut alice, &mut bob], now);
+        now += 1000;
+    }
+    assert_eq!(bob.texts(), expect_b);
+    assert_eq!(alice.texts(), expect_a);
+    for p in [&alice, &bob] {
+        assert_eq!(
+            p.count(|e| matches!(e, MessengerEvent::DecryptFailed { .. })),
+            0
+        );
+        assert_eq!(
+            p.count(|e| matches!(
+                e,
+                MessengerEvent::SendFinished {
+                    outcome: SendOutcome::Sent { .. },
+                    ..
+                }
+            )),
+            if std::ptr::eq(p, &alice) {
+                expect_b.len()
+            } else {
+                expect_a.len()
+            }
+        );
+    }
+    // Device lists were cached: one usync per 5 minutes per sender at most.
+    assert!(relay.usync_queries <= 2, "{} usyncs", relay.usync_queries);
+}
+
+#[test]
+fn every_device_of_b_gets_it_and_my_other_device_gets_the_sent_copy() {
+    let mut relay = Relay::default();
+    let mut alice = a(3, 10);
+    let mut alice2 = a(8, 11);
+    let mut bob0 = b(0, 12);
+    let mut bob7 = b(7, 13);
+    for p in [&alice, &alice2, &bob0, &bob7] {
+        relay.register(p);
+    }
+    let id = alice.send_text(&b_user(), "fan out", NOW);
+    pump(
+        &mut relay,
+        &mut [&mut alice, &mut alice2, &mut bob0, &mut bob7],
+        NOW,
+    );
+    let mut targets: Vec<String> = last_enc_types(&relay).into_iter().map(|t| t.0).collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        vec![
+            format!("{A_PN}:8@s.whatsapp.net"),
+            format!("{B_PN}:7@s.whatsapp.net"),
+            format!("{B_PN}@s.whatsapp.net"),
+        ]
+    );
+    assert_eq!(bob0.texts(), vec!["fan out"]);
+    assert_eq!(bob7.texts(), vec!["fan out"]);
+    let copy = alice2
+        .events
+        .iter()
+        .find_map(|e| match e {
+            MessengerEvent::Incoming(m) => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(copy.from_me);
+    assert_eq!(copy.chat.to_string(), b_user());
+    assert_eq!(copy.text.as_deref(), Some("fan out"));
+    assert!(copy.message.device_sent_message.is_some());
+    // The own-device copy is confirmed with a receipt of type "sender".
+    let sender_receipt = relay
+        .client_receipts
+        .iter()
+        .find(|r| r.attr_str("type").as_deref() == Some("sender"))
+        .unwrap();
+    assert_eq!(sender_receipt.attr_str("id").unwrap(), id);
+    assert!(sent(&alice, &id));
+    // Alice heard three receipts: two delivered, one sender.
+    assert_eq!(alice.count(|e| matches!(e, MessengerEvent::Receipt(_))), 3);
+}
+
+#[test]
+fn out_of_order_delivery_still_decrypts_everything() {
+    let (mut relay, mut alice, mut bob) = setup();
+    for i in 0..4 {
+        alice.send_text(&b_user(), &format!("m{i}"), NOW);
+    }
+    pump(&mut relay, &mut [&mut alice], NOW);
+    let mut held = relay.take_inbox(&bob);
+    assert_eq!(held.len(), 4);
+    held.swap(0, 3);
+    held.swap(1, 2);
+    feed(&mut relay, &mut bob, held, NOW);
+    assert_eq!(bob.texts(), vec!["m3", "m2", "m1", "m0"]);
+    // Later messages after a reply continue fine.
+    bob.send_text(&a_user(), "got them", NOW + 1);
+    alice.send_text(&b_user(), "good", NOW + 2);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2);
+    assert_eq!(alice.texts(), vec!["got them"]);
+    assert_eq!(bob.texts().last().unwrap(), "good");
+}
+
+#[test]
+fn a_replayed_stanza_gives_no_second_incoming_but_is_answered() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "once", NOW);
+    alice.send_text(&b_user(), "twice?", NOW);
+    pump(&mut relay, &mut [&mut alice], NOW);
+    let held = relay.take_inbox(&bob);
+    let mut replayed = held.clone();
+    replayed.extend(held.iter().cloned());
+    let receipts_before = relay.client_receipts.len();
+    feed(&mut relay, &mut bob, replayed, NOW);
+    assert_eq!(bob.texts(), vec!["once", "twice?"]);
+    assert_eq!(
+        bob.count(|e| matches!(e, MessengerEvent::Duplicate { .. })),
+        2
+    );
+    // Four receipts: the replays are answered so the server stops redelivering.
+    assert_eq!(relay.client_receipts.len() - receipts_before, 4);
+    assert!(
+        relay
+            .client_receipts
+            .iter()
+            .all(|r| r.attr_str("type").is_none())
+    );
+}
+
+#[test]
+fn a_corrupted_ciphertext_yields_a_retry_receipt_and_the_session_survives() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "first", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    alice.send_text(&b_user(), "mangled", NOW + 1);
+    pump(&mut relay, &mut [&mut alice], NOW + 1);
+    let mut held = relay.take_inbox(&bob);
+    let mut bad = held.remove(0);
+    let wa_binary::Content::Nodes(children) = &mut bad.content else {
+        panic!("message without children");
+    };
+    let wa_binary::Content::Bytes(bytes) = &mut children[0].content else {
+        panic!("enc without bytes");
+    };
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    feed(&mut relay, &mut bob, vec![bad.clone()], NOW + 1);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 1);
+    assert_eq!(bob.texts(), vec!["first"]);
+    assert_eq!(
+        bob.count(|e| matches!(e, MessengerEvent::DecryptFailed { .. })),
+        1
+    );
+    let retry = relay
+        .client_receipts
+        .iter()
+        .find(|r| r.attr_str("type").as_deref() == Some("retry"))
+        .unwrap();
+    let r = retry.child("retry").unwrap();
+    assert_eq!(r.attr_str("count").as_deref(), Some("1"));
+    assert_eq!(r.attr_str("id"), bad.attr_str("id"));
+    assert_eq!(
+        retry
+            .child("registration")
+            .unwrap()
+            .content_bytes()
+            .unwrap(),
+        bob.device.registration_id.to_be_bytes()
+    );
+    assert!(
+        alice
+            .events
+            .iter()
+            .any(|e| matches!(e, MessengerEvent::Receipt(r) if r.kind == ReceiptKind::Retry))
+    );
+    // A second failure of the same id counts up.
+    feed(&mut relay, &mut bob, vec![bad], NOW + 1);
+    let last = relay.client_receipts.last().unwrap();
+    assert_eq!(
+        last.child("retry").unwrap().attr_str("count").as_deref(),
+        Some("2")
+    );
+    // The session is intact: the next message decrypts.
+    alice.send_text(&b_user(), "after", NOW + 2);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2);
+    assert_eq!(bob.texts(), vec!["first", "after"]);
+}
+
+#[test]
+fn identity_change_on_reinstall_gives_a_new_session_and_an_event() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "before", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    bob.send_text(&a_user(), "ack", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+
+    // Bob reinstalls: same number and device id, new keys, empty store.
+    let mut bob = b(5, 99);
+    relay.register(&bob);
+    bob.send_text(&a_user(), "new phone", NOW + 1000);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 1000);
+    assert_eq!(alice.texts(), vec!["ack", "new phone"]);
+    let changed: Vec<_> = alice
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::IdentityChanged { address } => Some(address.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, vec![format!("{B_LID}:5@lid")]);
+    let stored = alice.store.load_identity(&changed[0]).unwrap().unwrap();
+    assert_eq!(stored, bob.device.identity_key.public);
+    // Alice's reply uses the new session and reaches the new install.
+    alice.send_text(&b_user(), "welcome back", NOW + 2000);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2000);
+    assert_eq!(bob.texts(), vec!["welcome back"]);
+}
+
+#[test]
+fn a_restart_mid_conversation_keeps_every_session() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "one", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    bob.send_text(&a_user(), "two", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    // Alice sends, then both restart before Bob reads it.
+    alice.send_text(&b_user(), "three", NOW + 1);
+    pump(&mut relay, &mut [&mut alice], NOW + 1);
+    alice.restart();
+    bob.restart();
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 1);
+    for i in 0..3 {
+        bob.send_text(&a_user(), &format!("b{i}"), NOW + 2);
+        alice.send_text(&b_user(), &format!("a{i}"), NOW + 2);
+    }
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2);
+    assert_eq!(bob.texts(), vec!["one", "three", "a0", "a1", "a2"]);
+    assert_eq!(alice.texts(), vec!["two", "b0", "b1", "b2"]);
+    assert_eq!(
+        relay.bundle_queries, 1,
+        "no session was re-created after the restart"
+    );
+    for p in [&alice, &bob] {
+        assert_eq!(
+            p.count(|e| matches!(e, MessengerEvent::DecryptFailed { .. })),
+            0
+        );
+    }
+}
+
+/// Alice's pairwise ciphertext for Bob's device, made with her stored session.
+fn pairwise(alice: &mut Peer, message: &wa_protos::wa::Message) -> (String, Vec<u8>) {
+    use prost::Message as _;
+    let address = format!("{B_LID}:5@lid");
+    let mut record = alice.store.load_session(&address).unwrap().unwrap();
+    let padded = wa_signal::pad_message(&message.encode_to_vec(), &mut alice.rng);
+    let c = wa_signal::encrypt(&mut record, &padded).unwrap();
+    alice.store.store_session(&address, &record).unwrap();
+    (c.enc_type().to_owned(), c.bytes().to_vec())
+}
+
+fn enc(kind: &str, bytes: Vec<u8>) -> Node {
+    Node::new("enc")
+        .attr("v", "2")
+        .attr("type", kind)
+        .bytes(bytes)
+}
+
+#[test]
+fn group_skmsg_after_a_sender_key_distribution_decrypts() {
+    use prost::Message as _;
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "setup", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+
+    let group = "120363000000000001@g.us";
+    let mut own_key = wa_signal::SenderKeyRecord::new();
+    let skdm = wa_signal::create_sender_key_distribution(&mut own_key, &mut alice.rng).unwrap();
+    let distribution = wa_protos::wa::Message {
+        sender_key_distribution_message: Some(wa_protos::wa::SenderKeyDistributionMessage {
+            group_id: Some(group.into()),
+            axolotl_sender_key_distribution_message: Some(skdm),
+        }),
+        ..Default::default()
+    };
+    let (kind, pairwise_bytes) = pairwise(&mut alice, &distribution);
+    let text = |t: &str| wa_protos::wa::Message {
+        conversation: Some(t.into()),
+        ..Default::default()
+    };
+    let group_msg = |own_key: &mut wa_signal::SenderKeyRecord, alice: &mut Peer, t: &str| {
+        let padded = wa_signal::pad_message(&text(t).encode_to_vec(), &mut alice.rng);
+        wa_signal::group_encrypt(own_key, &padded, &mut alice.rng).unwrap()
+    };
+    let sk1 = group_msg(&mut own_key, &mut alice, "hello group");
+    let stanza = |id: &str, encs: Vec<Node>| {
+        Node::new("message")
+            .attr("from", group)
+            .attr("participant", format!("{A_PN}:3@s.whatsapp.net"))
+            .attr("participant_lid", format!("{A_LID}:3@lid"))
+            .attr("id", id)
+            .attr("t", "1795000000")
+            .attr("type", "text")
+            .children(encs)
+    };
+    relay.inject(
+        &bob,
+        stanza("G1", vec![enc("skmsg", sk1), enc(&kind, pairwise_bytes)]),
+    );
+    let sk2 = group_msg(&mut own_key, &mut alice, "second");
+    relay.inject(&bob, stanza("G2", vec![enc("skmsg", sk2)]));
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(bob.texts(), vec!["setup", "hello group", "second"]);
+    let first = bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::Incoming(m) => Some(m.clone()),
+            _ => None,
+        })
+        .nth(1)
+        .unwrap();
+    assert_eq!(first.chat.to_string(), group);
+    assert_eq!(first.sender.to_string(), format!("{A_PN}:3@s.whatsapp.net"));
+    let group_receipts: Vec<_> = relay
+        .client_receipts
+        .iter()
+        .filter(|r| r.attr_str("to").as_deref() == Some(group))
+        .collect();
+    assert_eq!(group_receipts.len(), 2);
+    assert!(
+        group_receipts
+            .iter()
+            .all(|r| r.get_attr("participant").is_some())
+    );
+
+    // An skmsg from a member whose key we never got asks for a retry.
+    let mut stranger_key = wa_signal::SenderKeyRecord::new();
+    wa_signal::create_sender_key_distribution(&mut stranger_key, &mut alice.rng).unwrap();
+    let sk = wa_signal::group_encrypt(&mut stranger_key, &[1, 1], &mut alice.rng).unwrap();
+    let from_stranger = Node::new("message")
+        .attr("from", group)
+        .attr("participant", "972500000009@s.whatsapp.net")
+        .attr("id", "G3")
+        .attr("t", "1795000001")
+        .children(vec![enc("skmsg", sk)]);
+    relay.inject(&bob, from_stranger);
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(
+        bob.count(|e| matches!(e, MessengerEvent::DecryptFailed { id, .. } if id == "G3")),
+        1
+    );
+    assert_eq!(
+        relay
+            .client_receipts
+            .last()
+            .unwrap()
+            .attr_str("type")
+            .as_deref(),
+        Some("retry")
+    );
+}
+
+fn nack_code(relay: &Relay) -> Option<String> {
+    relay
+        .client_acks
+        .iter()
+        .rev()
+        .find(|a| a.attr_str("class").as_deref() == Some("message"))
+        .and_then(|a| a.attr_str("error").map(|e| e.into_owned()))
+}
+
+#[test]
+fn stanzas_we_cannot_handle_are_nacked_with_the_right_code() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "setup", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    let from = format!("{A_PN}:3@s.whatsapp.net");
+    let message = |id: &str, children: Vec<Node>| {
+        let m = Node::new("message")
+            .attr("from", from.clone())
+            .attr("id", id)
+            .attr("t", "1");
+        if children.is_empty() {
+            m
+        } else {
+            m.children(children)
+        }
+    };
+    relay.inject(&bob, message("N1", vec![]));
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(nack_code(&relay).as_deref(), Some("488"));
+
+    relay.inject(&bob, message("N2", vec![enc("frob", vec![1, 2, 3])]));
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(nack_code(&relay).as_deref(), Some("488"));
+
+    // Decrypts fine but is not a Message protobuf.
+    let (kind, bytes) = {
+        let address = format!("{B_LID}:5@lid");
+        let mut record = alice.store.load_session(&address).unwrap().unwrap();
+        let padded = wa_signal::pad_message(&[0xFF, 0xFF, 0xFF], &mut alice.rng);
+        let c = wa_signal::encrypt(&mut record, &padded).unwrap();
+        alice.store.store_session(&address, &record).unwrap();
+        (c.enc_type().to_owned(), c.bytes().to_vec())
+    };
+    relay.inject(&bob, message("N3", vec![enc(&kind, bytes)]));
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(nack_code(&relay).as_deref(), Some("491"));
+
+    // No id and no participant in a group: parsing error.
+    relay.inject(
+        &bob,
+        Node::new("message")
+            .attr("from", "1-2@g.us")
+            .attr("id", "N4")
+            .children(vec![enc("skmsg", vec![1])]),
+    );
+    pump(&mut relay, &mut [&mut bob], NOW);
+    assert_eq!(nack_code(&relay).as_deref(), Some("487"));
+    let rejected: Vec<u16> = bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::Rejected { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejected, vec![488, 488, 491, 487]);
+    assert_eq!(bob.texts(), vec!["setup"]);
+}
+
+#[test]
+fn sends_fail_on_ack_errors_and_timeouts() {
+    let (mut relay, mut alice, mut bob) = setup();
+    relay.ack_error = Some(479);
+    let id = alice.send_text(&b_user(), "refused", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    assert!(alice.events.iter().any(|e| matches!(e,
+        MessengerEvent::SendFinished { message_id, outcome: SendOutcome::Failed { reason } }
+            if *message_id == id && reason.contains("479"))));
+
+    relay.ack_error = None;
+    relay.mute_iqs = true;
+    let later = NOW + DEVICE_CACHE_TTL_MS + 1;
+    let id = alice.send_text(&b_user(), "stuck", later);
+    pump(&mut relay, &mut [&mut alice], later);
+    let deadline = alice.messenger.poll_timeout().unwrap();
+    assert_eq!(deadline, later + SEND_STEP_TIMEOUT_MS);
+    alice.messenger.handle_timeout(deadline - 1);
+    assert!(alice.messenger.poll_output().is_none());
+    alice.messenger.handle_timeout(deadline);
+    pump(&mut relay, &mut [&mut alice], deadline);
+    assert!(alice.events.iter().any(|e| matches!(e,
+        MessengerEvent::SendFinished { message_id, outcome: SendOutcome::Failed { .. } }
+            if *message_id == id)));
+    assert!(alice.messenger.poll_timeout().is_none());
+}
+
+#[test]
+fn sending_to_an_unknown_user_fails_cleanly() {
+    let (mut relay, mut alice, _bob) = setup();
+    let id = alice.send_text("972599999999@s.whatsapp.net", "anyone?", NOW);
+    pump(&mut relay, &mut [&mut alice], NOW);
+    assert!(alice.events.iter().any(|e| matches!(e,
+        MessengerEvent::SendFinished { message_id, outcome: SendOutcome::Failed { .. } }
+            if *message_id == id)));
+    assert!(relay.sent_messages.is_empty());
+    let bad = Jid::parse("1-2@g.us").unwrap();
+    assert!(
+        alice
+            .messenger
+            .send_text(&mut alice.store, &bad, "x", "ID", NOW, &mut alice.rng)
+            .is_err()
+    );
+}
