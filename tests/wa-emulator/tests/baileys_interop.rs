@@ -41,7 +41,7 @@ impl Baileys {
             .current_dir(harness_dir())
             .env(
                 "BAILEYS_LOG_LEVEL",
-                std::env::var("BAILEYS_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+                std::env::var("BAILEYS_LOG_LEVEL").unwrap_or_else(|_| "fatal".into()),
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -209,8 +209,20 @@ async fn two_baileys_devices_exchange_texts_online_and_offline() {
     let mut b = Baileys::spawn(&emu.ws_url(), dir_b.path());
     let got = b.message().await;
     assert_eq!(got["text"], "while you were away");
-    a.stop().await;
-    b.stop().await;
+
+    // Logins refused, then every connection dropped: both reconnect, get
+    // `<failure reason="401"/>` and treat it as a logout.
+    let client = reqwest::Client::new();
+    let on = json!({ "kind": "refuse_logins", "on": true });
+    post(&client, &emu, "/admin/fault", on).await;
+    post(&client, &emu, "/admin/fault", json!({ "kind": "drop" })).await;
+    for peer in [&mut a, &mut b] {
+        peer.expect("reconnecting").await;
+        assert_eq!(peer.expect("close ").await, "401");
+        peer.expect("logged-out").await;
+    }
+    a.reap().await;
+    b.reap().await;
     emu.shutdown().await;
 }
 
