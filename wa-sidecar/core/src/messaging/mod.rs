@@ -17,6 +17,7 @@ mod content;
 mod iqs;
 mod receipts;
 mod receive;
+mod resend;
 mod send;
 pub mod store;
 
@@ -30,6 +31,7 @@ pub use address::generate_message_id;
 pub use content::{ContentKind, MediaInfo};
 pub use receipts::{ReceiptEvent, ReceiptKind};
 pub use receive::MAX_RETRY_RECEIPTS;
+pub use resend::RECENT_SENT_CAPACITY;
 pub use send::{DEVICE_CACHE_TTL_MS, SEND_STEP_TIMEOUT_MS, SendHandle, SendOutcome};
 pub use store::{DeviceList, MemoryStore, SignalStore, StoreError};
 
@@ -177,6 +179,7 @@ pub struct Messenger {
     pub(crate) sends: Vec<send::Outgoing>,
     pub(crate) retries: BTreeMap<String, u32>,
     pub(crate) outputs: VecDeque<Output>,
+    pub(crate) recent: VecDeque<resend::SentMessage>,
     id_prefix: String,
     id_counter: u64,
 }
@@ -215,6 +218,7 @@ impl Messenger {
             sends: Vec::new(),
             retries: BTreeMap::new(),
             outputs: VecDeque::new(),
+            recent: VecDeque::new(),
             id_prefix: format!("m{:04x}", rng.next_u32() as u16),
             id_counter: 0,
         })
@@ -246,7 +250,7 @@ impl Messenger {
                 true
             }
             "receipt" => {
-                self.on_receipt(node);
+                self.on_receipt(store, node, now);
                 true
             }
             "ack" => self.on_ack(node),

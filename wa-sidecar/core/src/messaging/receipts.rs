@@ -3,6 +3,7 @@
 
 use wa_binary::{Jid, Node};
 
+use super::store::SignalStore;
 use super::{Messenger, MessengerEvent};
 
 /// What a receipt says about our messages.
@@ -52,7 +53,7 @@ impl ReceiptKind {
 
 impl Messenger {
     /// Reports the receipt, then acknowledges it.
-    pub(crate) fn on_receipt(&mut self, node: &Node) {
+    pub(crate) fn on_receipt(&mut self, store: &mut dyn SignalStore, node: &Node, now: u64) {
         let id = node.attr_str("id").unwrap_or_default().into_owned();
         let kind = node.attr_str("type").map(|k| k.into_owned());
         if let Some(from) = node.attr_jid("from") {
@@ -80,12 +81,17 @@ impl Messenger {
             .attr("class", "receipt")
             .attr("id", id)
             .attr("to", to.clone());
-        if let Some(kind) = kind {
-            ack = ack.attr("type", kind);
+        if let Some(kind) = &kind {
+            ack = ack.attr("type", kind.clone());
         }
         if let Some(p) = node.get_attr("participant") {
             ack = ack.attr("participant", p.clone());
         }
         self.send(ack);
+        if kind.as_deref() == Some("retry")
+            && let Some(from) = node.attr_jid("from")
+        {
+            self.start_resend(store, node, &from, now);
+        }
     }
 }

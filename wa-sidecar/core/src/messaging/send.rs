@@ -53,11 +53,14 @@ pub(crate) enum Phase {
 
 pub(crate) struct Outgoing {
     pub message_id: String,
-    to: Jid,
-    message: wa::Message,
-    targets: Vec<Jid>,
+    pub to: Jid,
+    pub message: wa::Message,
+    pub targets: Vec<Jid>,
     pub phase: Phase,
     pub deadline: u64,
+    /// `Some(count)` for a resend a device asked for with a retry receipt: a fresh bundle is
+    /// fetched for the single target and the message goes to that device only.
+    pub resend: Option<u32>,
 }
 
 impl Messenger {
@@ -98,6 +101,7 @@ impl Messenger {
             targets: Vec::new(),
             phase: Phase::Ack,
             deadline: now.saturating_add(SEND_STEP_TIMEOUT_MS),
+            resend: None,
         };
         if fresh {
             let lists: Vec<(Jid, Vec<u16>)> = users
@@ -236,6 +240,7 @@ impl Messenger {
         now: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), StoreError> {
+        let forced = self.sends[index].resend.is_some();
         let wanted: Vec<Jid> = self.sends[index]
             .targets
             .iter()
@@ -248,7 +253,7 @@ impl Messenger {
             }
             let key = address.to_string();
             let mut record = store.load_session(&key)?.unwrap_or_default();
-            if record.has_current_session() {
+            if record.has_current_session() && !forced {
                 continue;
             }
             match process_prekey_bundle(
@@ -276,7 +281,7 @@ impl Messenger {
 
     /// With `fetch`, asks for the bundles of target devices without a session; then (or
     /// without `fetch`) encrypts and sends.
-    fn ensure_sessions(
+    pub(crate) fn ensure_sessions(
         &mut self,
         store: &mut dyn SignalStore,
         index: usize,
@@ -311,8 +316,13 @@ impl Messenger {
         index: usize,
     ) -> Result<Vec<Jid>, StoreError> {
         let mut missing = Vec::new();
+        let forced = self.sends[index].resend.is_some();
         for target in &self.sends[index].targets {
             let address = canonical(store, target)?;
+            if forced {
+                missing.push(address);
+                continue;
+            }
             let has = store
                 .load_session(&address.to_string())?
                 .is_some_and(|r| r.has_current_session());
@@ -336,6 +346,7 @@ impl Messenger {
         let mut participants = Vec::new();
         let mut any_prekey = false;
         let mut peer_devices = 0usize;
+        let count = send.resend;
         for target in &send.targets {
             let own_device = self.own.is_own_user(target);
             let address = canonical(store, target)
@@ -356,26 +367,47 @@ impl Messenger {
                 .store_session(&address, &record)
                 .map_err(|e| e.to_string())?;
             any_prekey |= ciphertext.enc_type() == "pkmsg";
-            peer_devices += usize::from(!own_device);
-            participants.push(Node::new("to").attr("jid", target.clone()).children(vec![
-                Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", ciphertext.enc_type())
-                    .bytes(ciphertext.bytes().to_vec()),
-            ]));
+            peer_devices += usize::from(!own_device || count.is_some());
+            let mut enc = Node::new("enc")
+                .attr("v", "2")
+                .attr("type", ciphertext.enc_type());
+            if let Some(count) = count {
+                enc = enc.attr("count", count);
+            }
+            let enc = enc.bytes(ciphertext.bytes().to_vec());
+            participants.push(
+                Node::new("to")
+                    .attr("jid", target.clone())
+                    .children(vec![enc]),
+            );
         }
         if peer_devices == 0 {
             return Err(format!("no device of {} could be reached", send.to));
         }
-        let mut children = vec![Node::new("participants").children(participants)];
+        // A resend goes straight to the one device: `<message to=device><enc count/>`
+        // (Baileys `relayMessage` with `participant`, used by `sendMessagesAgain`).
+        let (to, mut children) = match (count, participants.pop()) {
+            (Some(_), Some(single)) => (
+                single.attr_jid("jid").unwrap_or_else(|| send.to.clone()),
+                single.nodes().to_vec(),
+            ),
+            (_, last) => {
+                participants.extend(last);
+                let to = send.to.clone();
+                (to, vec![Node::new("participants").children(participants)])
+            }
+        };
         if any_prekey {
             children.push(Node::new("device-identity").bytes(self.own.account.clone()));
         }
         let node = Node::new("message")
             .attr("id", send.message_id.clone())
-            .attr("to", send.to.clone())
+            .attr("to", to)
             .attr("type", "text")
             .children(children);
+        if count.is_none() {
+            self.remember_sent(index);
+        }
         let send = &mut self.sends[index];
         send.phase = Phase::Ack;
         send.deadline = now.saturating_add(SEND_STEP_TIMEOUT_MS);
@@ -409,6 +441,10 @@ impl Messenger {
 
     fn finish(&mut self, index: usize, outcome: SendOutcome) {
         let send = self.sends.remove(index);
+        if send.resend.is_some() {
+            tracing::info!(id = %send.message_id, ?outcome, "resend finished");
+            return;
+        }
         self.event(MessengerEvent::SendFinished {
             message_id: send.message_id,
             outcome,

@@ -12,7 +12,7 @@ use rand_core::SeedableRng;
 use wa_binary::{Jid, Node};
 use wa_core::DeviceState;
 use wa_core::StoredPreKey;
-use wa_core::messaging::{MemoryStore, Messenger, MessengerEvent, Output};
+use wa_core::messaging::{MemoryStore, Messenger, MessengerEvent, Output, SendOutcome};
 use wa_protos::wa::AdvSignedDeviceIdentity;
 
 /// "Now" in unix millis.
@@ -347,8 +347,16 @@ impl Relay {
             .account_of(from)
             .map(|(_, a)| Jid::new(a.lid.clone(), "lid").with_device(from.device));
         let push_name = format!("name-of-{}", from.user);
-        let participants = node.child("participants").map(|p| p.nodes().to_vec());
-        for to_node in participants.unwrap_or_default() {
+        let participants = match node.child("participants") {
+            Some(p) => p.nodes().to_vec(),
+            // A resend addressed to one device: `<message to=device><enc/></message>`.
+            None => vec![
+                Node::new("to")
+                    .attr("jid", to.clone())
+                    .children(node.children_with_tag("enc").cloned().collect()),
+            ],
+        };
+        for to_node in participants {
             let device = to_node.attr_jid("jid").unwrap();
             let Some(enc) = to_node.child("enc") else {
                 continue;
@@ -406,4 +414,73 @@ pub fn feed(relay: &mut Relay, peer: &mut Peer, nodes: Vec<Node>, now: u64) {
             .handle_node(&mut peer.store, &node, now, &mut peer.rng);
     }
     pump(relay, &mut [peer], now);
+}
+
+// ---- scenario helpers shared by the messaging test files ----
+
+pub const A_PN: &str = "972500000001";
+pub const A_LID: &str = "100000000000001";
+pub const B_PN: &str = "972500000002";
+pub const B_LID: &str = "100000000000002";
+
+pub fn a(device: u16, seed: u64) -> Peer {
+    Peer::new(A_PN, A_LID, device, "Alice", seed)
+}
+pub fn b(device: u16, seed: u64) -> Peer {
+    Peer::new(B_PN, B_LID, device, "Bob", seed)
+}
+pub fn b_user() -> String {
+    format!("{B_PN}@s.whatsapp.net")
+}
+pub fn a_user() -> String {
+    format!("{A_PN}@s.whatsapp.net")
+}
+
+pub fn setup() -> (Relay, Peer, Peer) {
+    let mut relay = Relay::default();
+    let alice = a(3, 1);
+    let bob = b(5, 2);
+    relay.register(&alice);
+    relay.register(&bob);
+    (relay, alice, bob)
+}
+
+pub fn sent(peer: &Peer, id: &str) -> bool {
+    peer.events.iter().any(|e| {
+        matches!(e, MessengerEvent::SendFinished { message_id, outcome: SendOutcome::Sent { .. } }
+            if message_id == id)
+    })
+}
+
+/// Enc types of the `<to>` entries of the last message stanza sent.
+pub fn last_enc_types(relay: &Relay) -> Vec<(String, String)> {
+    let m = relay.sent_messages.last().unwrap();
+    m.child("participants")
+        .unwrap()
+        .nodes()
+        .iter()
+        .map(|t| {
+            let enc = t.child("enc").unwrap();
+            (
+                t.attr_str("jid").unwrap().into_owned(),
+                enc.attr_str("type").unwrap().into_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn enc(kind: &str, bytes: Vec<u8>) -> Node {
+    Node::new("enc")
+        .attr("v", "2")
+        .attr("type", kind)
+        .bytes(bytes)
+}
+
+pub fn nack_code(relay: &Relay) -> Option<String> {
+    relay
+        .client_acks
+        .iter()
+        .rev()
+        .find(|a| a.attr_str("class").as_deref() == Some("message"))
+        .and_then(|a| a.attr_str("error").map(|e| e.into_owned()))
 }
