@@ -16,13 +16,18 @@ pub struct IqOutcome {
     pub reply: Option<Node>,
     /// Stanzas to send right after the reply (e.g. `<ib><offline/>` after `<active/>`).
     pub then: Vec<Node>,
+    /// Stanzas for other devices: (phone-number device JID, stanza).
+    pub routes: Vec<(String, Node)>,
 }
+
+/// Below this many one-time prekeys the server asks a device for more (all clients use 5).
+pub const LOW_PREKEY_COUNT: usize = 5;
 
 impl IqOutcome {
     fn reply(node: Node) -> Self {
         Self {
             reply: Some(node),
-            then: Vec::new(),
+            ..Self::default()
         }
     }
 }
@@ -74,7 +79,12 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
             None => IqOutcome::reply(iq_error(&id, 404, "item-not-found")),
         },
         ("encrypt", "get", "key") => {
-            IqOutcome::reply(iq_result(&id, vec![bundles(node, registry)]))
+            let (list, routes) = bundles(node, registry);
+            IqOutcome {
+                reply: Some(iq_result(&id, vec![list])),
+                routes,
+                ..IqOutcome::default()
+            }
         }
         ("passive", "set", "active") => {
             // Going active releases what was queued while the device was away, then marks the
@@ -85,6 +95,7 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
             IqOutcome {
                 reply: Some(iq_result(&id, vec![])),
                 then,
+                ..IqOutcome::default()
             }
         }
         ("passive", "set", "passive") => IqOutcome::reply(iq_result(&id, vec![])),
@@ -223,8 +234,11 @@ fn digest(device: &Device) -> Node {
 /// Prekey bundles for `<key><user jid/>…</key>`: each known device's registration, identity,
 /// signed prekey and one unused one-time prekey (removed from its pool). Unknown users are left
 /// out rather than answered with `<error>` (Baileys aborts a whole send on one; §9.4).
-fn bundles(node: &Node, registry: &mut Registry) -> Node {
+/// A device whose pool drops below [`LOW_PREKEY_COUNT`] gets
+/// `<notification type="encrypt"><count value=N/></notification>` (returned as a route).
+fn bundles(node: &Node, registry: &mut Registry) -> (Node, Vec<(String, Node)>) {
     let mut users = Vec::new();
+    let mut low = Vec::new();
     let requested = node
         .child("key")
         .map(|k| k.children_with_tag("user").cloned().collect::<Vec<_>>())
@@ -256,6 +270,10 @@ fn bundles(node: &Node, registry: &mut Registry) -> Node {
                 Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()),
                 Node::new("value").bytes(public.to_vec()),
             ]));
+            let left = device.prekeys.len();
+            if left < LOW_PREKEY_COUNT {
+                low.push((phone_jid.clone(), prekeys_low(left)));
+            }
         }
         users.push(
             Node::new("user")
@@ -263,5 +281,19 @@ fn bundles(node: &Node, registry: &mut Registry) -> Node {
                 .children(children),
         );
     }
-    Node::new("list").children(users)
+    (Node::new("list").children(users), low)
+}
+
+/// `<notification from="s.whatsapp.net" type="encrypt" id><count value=N/></notification>`.
+fn prekeys_low(left: usize) -> Node {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    Node::new("notification")
+        .attr("from", crate::stanzas::SERVER)
+        .attr("type", "encrypt")
+        .attr(
+            "id",
+            format!("emu.n{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+        )
+        .children(vec![Node::new("count").attr("value", left)])
 }

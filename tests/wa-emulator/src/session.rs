@@ -274,6 +274,12 @@ impl Session {
                 let outcome = handle_logged_in_iq(node, jid, ctx.registry);
                 let mut out: Vec<Output> = outcome.reply.into_iter().map(Output::Send).collect();
                 out.extend(outcome.then.into_iter().map(Output::Send));
+                out.extend(
+                    outcome
+                        .routes
+                        .into_iter()
+                        .map(|(to, node)| Output::Route { to, node }),
+                );
                 out
             }
             Phase::Unpaired { .. } => self.on_unpaired_node(node, ctx),

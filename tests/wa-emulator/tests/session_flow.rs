@@ -277,6 +277,20 @@ fn pairing_then_login_and_the_post_login_iqs() {
         companion.identity.public
     );
     assert!(user.child("key").is_some());
+    // Two keys left (< 5): the device is told to upload more.
+    let low = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Route { to, node } => Some((to.clone(), node.clone())),
+            _ => None,
+        })
+        .expect("low-prekey notification");
+    assert_eq!(low.0, jid);
+    assert_eq!(
+        (low.1.tag.as_str(), attr(&low.1, "type").as_str()),
+        ("notification", "encrypt")
+    );
+    assert_eq!(attr(low.1.child("count").unwrap(), "value"), "2");
     assert_eq!(
         count(&ask(iq("8", "encrypt", "get", vec![Node::new("count")]))),
         "2"
