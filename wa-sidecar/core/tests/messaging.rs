@@ -6,7 +6,10 @@ mod messaging_relay;
 
 use messaging_relay::*;
 use wa_binary::Node;
-use wa_core::messaging::{ContentKind, MessengerEvent, ReceiptKind, SendOutcome, SignalStore};
+use wa_core::messaging::{
+    ContentKind, DEVICE_CACHE_TTL_MS, MessengerEvent, ReceiptKind, SendOutcome, SignalStore,
+};
+use wa_core::{CertPolicy, ConnEvent, Connection};
 
 #[test]
 fn a_to_b_text_then_reply_switches_from_pkmsg_to_msg() {
@@ -376,4 +379,80 @@ fn group_skmsg_after_a_sender_key_distribution_decrypts() {
             .as_deref(),
         Some("retry")
     );
+}
+
+#[test]
+fn a_lid_mapping_learnt_mid_conversation_keeps_the_session() {
+    let (mut relay, mut alice, mut bob) = setup();
+    relay.hide_lids = true;
+    alice.send_text(&b_user(), "pn only", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    bob.send_text(&a_user(), "reply", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    let pn_address = format!("{B_PN}:5@s.whatsapp.net");
+    assert_eq!(alice.store.session_addresses(), vec![pn_address]);
+
+    relay.hide_lids = false;
+    let later = NOW + DEVICE_CACHE_TTL_MS + 1;
+    alice.send_text(&b_user(), "now with lid", later);
+    bob.send_text(&a_user(), "me too", later);
+    pump(&mut relay, &mut [&mut alice, &mut bob], later);
+    assert_eq!(bob.texts(), vec!["pn only", "now with lid"]);
+    assert_eq!(alice.texts(), vec!["reply", "me too"]);
+    assert!(
+        alice
+            .store
+            .session_addresses()
+            .contains(&format!("{B_LID}:5@lid"))
+    );
+    assert_eq!(
+        relay.bundle_queries, 1,
+        "the PN session moved to the LID address"
+    );
+    for p in [&alice, &bob] {
+        assert_eq!(
+            p.count(|e| matches!(e, MessengerEvent::DecryptFailed { .. })),
+            0
+        );
+    }
+}
+
+#[test]
+fn sending_to_a_lid_address_reaches_the_user() {
+    let (mut relay, mut alice, mut bob) = setup();
+    let id = alice.send_text(&format!("{B_LID}@lid"), "via lid", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    assert!(sent(&alice, &id));
+    assert_eq!(bob.texts(), vec!["via lid"]);
+    let m = relay.sent_messages.last().unwrap();
+    assert_eq!(m.attr_str("to").unwrap(), format!("{B_LID}@lid"));
+    assert_eq!(
+        last_enc_types(&relay),
+        vec![(format!("{B_LID}:5@lid"), "pkmsg".to_owned())]
+    );
+}
+
+#[test]
+fn a_consumed_prekey_is_dropped_from_the_connection_device_state() {
+    let (mut relay, mut alice, mut bob) = setup();
+    let mut conn = Connection::new(bob.device.clone(), CertPolicy::whatsapp(), NOW, &mut rng(5));
+    while conn.poll_event().is_some() {}
+    alice.send_text(&b_user(), "use a prekey", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+    let consumed: Vec<u32> = bob
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MessengerEvent::PreKeyConsumed { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(consumed.len(), 1);
+    assert!(bob.store.load_prekey(consumed[0]).unwrap().is_none());
+    assert!(conn.forget_prekey(consumed[0]));
+    assert_eq!(conn.poll_event(), Some(ConnEvent::DeviceChanged));
+    assert!(!conn.device().prekeys.contains_key(&consumed[0]));
+    assert_eq!(conn.device().prekeys.len(), PREKEYS as usize - 1);
+    assert!(!conn.forget_prekey(consumed[0]));
+    assert_eq!(conn.poll_event(), None);
 }

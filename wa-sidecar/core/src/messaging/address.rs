@@ -36,6 +36,41 @@ pub(crate) fn canonical(store: &dyn SignalStore, jid: &Jid) -> Result<Jid, Store
     Ok(device_only(jid))
 }
 
+/// Records that `lid_user` and `pn_user` are one account and moves the sessions (and
+/// identities) of the given phone-number `devices` to their LID addresses when only the PN
+/// address has one, so a mapping learnt mid-conversation does not orphan a live session
+/// (Baileys `migrateSession` in `src/Signal/libsignal.ts`). Nothing is written when the
+/// mapping was already known.
+pub(crate) fn learn_lid(
+    store: &mut dyn SignalStore,
+    lid_user: &str,
+    pn_user: &str,
+    devices: &[u16],
+) -> Result<(), StoreError> {
+    if store.lid_for_pn(pn_user)?.as_deref() == Some(lid_user) {
+        return Ok(());
+    }
+    store.store_lid_mapping(lid_user, pn_user)?;
+    for device in devices {
+        let pn = Jid::new(pn_user, DEFAULT_USER_SERVER)
+            .with_device(*device)
+            .to_string();
+        let lid = Jid::new(lid_user, HIDDEN_USER_SERVER)
+            .with_device(*device)
+            .to_string();
+        if store.load_session(&lid)?.is_some() {
+            continue;
+        }
+        if let Some(record) = store.load_session(&pn)? {
+            store.store_session(&lid, &record)?;
+            if let Some(identity) = store.load_identity(&pn)? {
+                store.store_identity(&lid, &identity)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `jid` without agent/integrator (user, server and device only).
 pub(crate) fn device_only(jid: &Jid) -> Jid {
     Jid::new(jid.user.clone(), jid.server.clone()).with_device(jid.device)

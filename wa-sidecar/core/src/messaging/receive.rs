@@ -9,7 +9,7 @@ use wa_binary::{
 use wa_protos::wa;
 use wa_signal::{PreKeySignalMessage, SenderKeyRecord, SignalError};
 
-use super::address::{canonical, device_only};
+use super::address::{canonical, device_only, learn_lid};
 use super::content::{describe, only_key_distribution};
 use super::store::{SignalStore, StoreError};
 use super::{Incoming, Messenger, MessengerEvent};
@@ -178,10 +178,10 @@ impl Messenger {
         };
         match (sender.server.as_str(), other.server.as_str()) {
             (DEFAULT_USER_SERVER, HIDDEN_USER_SERVER) => {
-                store.store_lid_mapping(&other.user, &sender.user)
+                learn_lid(store, &other.user, &sender.user, &[sender.device])
             }
             (HIDDEN_USER_SERVER, DEFAULT_USER_SERVER) => {
-                store.store_lid_mapping(&sender.user, &other.user)
+                learn_lid(store, &sender.user, &other.user, &[sender.device])
             }
             _ => Ok(()),
         }

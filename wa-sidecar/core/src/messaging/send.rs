@@ -7,7 +7,7 @@ use wa_binary::{DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node};
 use wa_protos::wa;
 use wa_signal::{pad_message, process_prekey_bundle};
 
-use super::address::{bare, canonical};
+use super::address::{bare, canonical, learn_lid};
 use super::content::{device_sent, text_message};
 use super::iqs::{bundle_request, parse_bundles, parse_usync, usync_devices};
 use super::store::{DeviceList, SignalStore, StoreError};
@@ -218,7 +218,7 @@ impl Messenger {
             if let Some(lid) = &user.lid
                 && user.jid.server == DEFAULT_USER_SERVER
             {
-                store.store_lid_mapping(lid, &user.jid.user)?;
+                learn_lid(store, lid, &user.jid.user, &user.devices)?;
             }
             let list = DeviceList {
                 devices: user.devices.clone(),

@@ -138,6 +138,8 @@ pub struct Relay {
     pub bundle_queries: usize,
     /// When set, IQs are swallowed (to exercise timeouts).
     pub mute_iqs: bool,
+    /// When set, usync answers carry no `<lid>` and forwarded messages no `sender_lid`.
+    pub hide_lids: bool,
     /// When set, the message ack carries this error code.
     pub ack_error: Option<u16>,
     pub t: u64,
@@ -188,7 +190,11 @@ impl Relay {
     }
 
     fn deliver(&mut self, to: &Jid, node: Node) {
-        let key = Jid::new(to.user.clone(), "s.whatsapp.net")
+        let user = self
+            .account_of(to)
+            .map(|(pn, _)| pn)
+            .unwrap_or_else(|| to.user.clone());
+        let key = Jid::new(user, "s.whatsapp.net")
             .with_device(to.device)
             .to_string();
         self.inbox.entry(key).or_default().push_back(wire(&node));
@@ -287,10 +293,14 @@ impl Relay {
                 if *d == 0 { n } else { n.attr("key-index", "1") }
             })
             .collect();
-        Node::new("user").attr("jid", jid.clone()).children(vec![
-            Node::new("devices").children(vec![Node::new("device-list").children(devices)]),
-            Node::new("lid").attr("val", Jid::new(account.lid.clone(), "lid")),
-        ])
+        let mut children =
+            vec![Node::new("devices").children(vec![Node::new("device-list").children(devices)])];
+        if !self.hide_lids {
+            children.push(Node::new("lid").attr("val", Jid::new(account.lid.clone(), "lid")));
+        }
+        Node::new("user")
+            .attr("jid", jid.clone())
+            .children(children)
     }
 
     fn bundle_user(&mut self, jid: &Jid) -> Node {
@@ -345,6 +355,7 @@ impl Relay {
         self.deliver(from, ack);
         let sender_lid = self
             .account_of(from)
+            .filter(|_| !self.hide_lids)
             .map(|(_, a)| Jid::new(a.lid.clone(), "lid").with_device(from.device));
         let push_name = format!("name-of-{}", from.user);
         let participants = match node.child("participants") {
