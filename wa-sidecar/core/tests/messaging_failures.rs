@@ -266,3 +266,67 @@ fn sending_to_an_unknown_user_fails_cleanly() {
             .is_err()
     );
 }
+
+#[test]
+fn a_retry_receipt_with_keys_is_answered_without_asking_the_server() {
+    let (mut relay, mut alice, mut bob) = setup();
+    alice.send_text(&b_user(), "before", NOW);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW);
+
+    let mut bob = b(5, 55);
+    relay.register(&bob);
+    let id = alice.send_text(&b_user(), "lost", NOW + 1);
+    pump(&mut relay, &mut [&mut alice], NOW + 1);
+    let held = relay.take_inbox(&bob);
+    feed(&mut relay, &mut bob, held, NOW + 1);
+    assert_eq!(
+        bob.count(|e| matches!(e, MessengerEvent::DecryptFailed { .. })),
+        1
+    );
+    // Drop the plain retry receipt; hand Alice one that carries Bob's keys instead, with
+    // the server refusing to answer any query.
+    relay.take_inbox(&alice);
+    relay.mute_iqs = true;
+    let bundles_before = relay.bundle_queries;
+    let d = &bob.device;
+    let (pre_id, pre) = d.prekeys.iter().next().unwrap();
+    let be3 = |v: u32| v.to_be_bytes()[1..].to_vec();
+    let receipt = Node::new("receipt")
+        .attr("from", bob.jid.clone())
+        .attr("id", id.clone())
+        .attr("type", "retry")
+        .children(vec![
+            Node::new("retry")
+                .attr("count", "2")
+                .attr("id", id.clone())
+                .attr("t", "1")
+                .attr("v", "1"),
+            Node::new("registration").bytes(d.registration_id.to_be_bytes().to_vec()),
+            Node::new("keys").children(vec![
+                Node::new("type").bytes(vec![5]),
+                Node::new("identity").bytes(d.identity_key.public.to_vec()),
+                Node::new("key").children(vec![
+                    Node::new("id").bytes(be3(*pre_id)),
+                    Node::new("value").bytes(pre.key_pair.public.to_vec()),
+                ]),
+                Node::new("skey").children(vec![
+                    Node::new("id").bytes(be3(d.signed_prekey.id)),
+                    Node::new("value").bytes(d.signed_prekey.key_pair.public.to_vec()),
+                    Node::new("signature").bytes(d.signed_prekey.signature.to_vec()),
+                ]),
+            ]),
+        ]);
+    feed(&mut relay, &mut alice, vec![receipt], NOW + 2);
+    pump(&mut relay, &mut [&mut alice, &mut bob], NOW + 2);
+    assert_eq!(bob.texts(), vec!["lost"]);
+    assert_eq!(relay.bundle_queries, bundles_before);
+    let resend = relay.sent_messages.last().unwrap();
+    assert_eq!(
+        resend.child("enc").unwrap().attr_str("count").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        alice.count(|e| matches!(e, MessengerEvent::IdentityChanged { .. })),
+        1
+    );
+}

@@ -121,7 +121,8 @@ fn be_int(b: &[u8]) -> Option<u32> {
     Some(b.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x)))
 }
 
-fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
+/// Reads one bundle from the children of `user` (`registration`, `identity`, `skey`, `key`).
+pub(crate) fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
     let registration_id = be_int(bytes(user, "registration")?)?;
     let identity_key = PublicKey::from_wire(bytes(user, "identity")?).ok()?;
     let skey = user.child("skey")?;

@@ -250,7 +250,7 @@ impl Messenger {
                 true
             }
             "receipt" => {
-                self.on_receipt(store, node, now);
+                self.on_receipt(store, node, now, rng);
                 true
             }
             "ack" => self.on_ack(node),

@@ -53,7 +53,13 @@ impl ReceiptKind {
 
 impl Messenger {
     /// Reports the receipt, then acknowledges it.
-    pub(crate) fn on_receipt(&mut self, store: &mut dyn SignalStore, node: &Node, now: u64) {
+    pub(crate) fn on_receipt(
+        &mut self,
+        store: &mut dyn SignalStore,
+        node: &Node,
+        now: u64,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) {
         let id = node.attr_str("id").unwrap_or_default().into_owned();
         let kind = node.attr_str("type").map(|k| k.into_owned());
         if let Some(from) = node.attr_jid("from") {
@@ -91,7 +97,7 @@ impl Messenger {
         if kind.as_deref() == Some("retry")
             && let Some(from) = node.attr_jid("from")
         {
-            self.start_resend(store, node, &from, now);
+            self.start_resend(store, node, &from, now, rng);
         }
     }
 }

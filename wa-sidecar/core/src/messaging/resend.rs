@@ -7,12 +7,13 @@
 //! [`RECENT_SENT_CAPACITY`], in memory): a retry for an older message, or one that arrives
 //! after a restart, is reported as a receipt but not answered with a resend.
 
+use rand_core::CryptoRngCore;
 use wa_binary::{Jid, Node};
 use wa_protos::wa;
 
 use super::Messenger;
 use super::address::{canonical, device_only};
-use super::iqs::bundle_request;
+use super::iqs::{bundle_request, parse_bundle};
 use super::send::{Outgoing, Phase, SEND_STEP_TIMEOUT_MS};
 use super::store::SignalStore;
 
@@ -40,13 +41,17 @@ impl Messenger {
         });
     }
 
-    /// Starts a resend of message `id` to `device` after its retry receipt `receipt`.
+    /// Starts a resend of message `id` to `device` after its retry receipt `receipt`. When
+    /// the receipt carries the device's keys (`<registration>` + `<keys>`, which Baileys adds
+    /// from the second retry on) the session is built from them at once; otherwise a fresh
+    /// bundle is fetched first.
     pub(crate) fn start_resend(
         &mut self,
         store: &mut dyn SignalStore,
         receipt: &Node,
         device: &Jid,
         now: u64,
+        rng: &mut impl CryptoRngCore,
     ) {
         let id = receipt.attr_str("id").unwrap_or_default();
         let Some((sent_id, to, message)) = self
@@ -75,19 +80,41 @@ impl Messenger {
                 return;
             }
         };
-        let iq = self.next_id();
-        let mut node = bundle_request(&[address]);
-        node.attrs.insert("id", iq.clone());
-        let outgoing = Outgoing {
+        let mut outgoing = Outgoing {
             message_id: sent_id,
             to,
             message,
             targets: vec![device],
-            phase: Phase::Bundles { iq },
+            phase: Phase::Ack,
             deadline: now.saturating_add(SEND_STEP_TIMEOUT_MS),
             resend: Some(count),
         };
+        if let Some(bundle) = bundle_in_receipt(receipt) {
+            let key = address.to_string();
+            if let Err(e) = self.install_bundle(store, &key, &bundle, true, now, rng) {
+                tracing::warn!(error = %e, "cannot resend");
+                return;
+            }
+            self.sends.push(outgoing);
+            let index = self.sends.len() - 1;
+            self.ensure_sessions(store, index, false, now, rng);
+            return;
+        }
+        let iq = self.next_id();
+        let mut node = bundle_request(&[address]);
+        node.attrs.insert("id", iq.clone());
+        outgoing.phase = Phase::Bundles { iq };
         self.sends.push(outgoing);
         self.send(node);
     }
+}
+
+/// The bundle a retry receipt carries: `<registration>` next to `<keys><type/><identity/>
+/// <key/><skey/>[<device-identity/>]</keys>` (Baileys `sendRetryRequest`).
+fn bundle_in_receipt(receipt: &Node) -> Option<wa_signal::PreKeyBundle> {
+    let keys = receipt.child("keys")?;
+    let registration = receipt.child("registration")?.clone();
+    let mut children = keys.nodes().to_vec();
+    children.push(registration);
+    parse_bundle(&Node::new("user").children(children))
 }

@@ -5,7 +5,7 @@ use prost::Message as _;
 use rand_core::CryptoRngCore;
 use wa_binary::{DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node};
 use wa_protos::wa;
-use wa_signal::{pad_message, process_prekey_bundle};
+use wa_signal::{PreKeyBundle, pad_message, process_prekey_bundle};
 
 use super::address::{bare, canonical, learn_lid};
 use super::content::{device_sent, text_message};
@@ -251,31 +251,49 @@ impl Messenger {
             if !wanted.contains(&address) {
                 continue;
             }
-            let key = address.to_string();
-            let mut record = store.load_session(&key)?.unwrap_or_default();
-            if record.has_current_session() && !forced {
-                continue;
-            }
-            match process_prekey_bundle(
-                &mut record,
-                &self.own.identity,
-                self.own.registration_id,
-                &bundle,
-                now,
-                rng,
-            ) {
-                Ok(setup) => {
-                    let known = store.load_identity(&key)?;
-                    store.store_session(&key, &record)?;
-                    store.store_identity(&key, &bundle.identity_key.0)?;
-                    if setup.identity_changed || known.is_some_and(|k| k != bundle.identity_key.0) {
-                        self.event(MessengerEvent::IdentityChanged { address: key });
-                    }
-                }
-                Err(e) => tracing::warn!(device = %key, error = %e, "refused a prekey bundle"),
-            }
+            self.install_bundle(store, &address.to_string(), &bundle, forced, now, rng)?;
         }
         // Devices left without a session are skipped by `encrypt_and_send`.
+        Ok(())
+    }
+
+    /// Opens a session with `address` from `bundle` (unless one exists and not `forced`),
+    /// stores it and the identity, and reports an identity change. A bundle whose signature
+    /// does not verify is logged and skipped.
+    pub(crate) fn install_bundle(
+        &mut self,
+        store: &mut dyn SignalStore,
+        address: &str,
+        bundle: &PreKeyBundle,
+        forced: bool,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), StoreError> {
+        let mut record = store.load_session(address)?.unwrap_or_default();
+        if record.has_current_session() && !forced {
+            return Ok(());
+        }
+        let own = &self.own;
+        match process_prekey_bundle(
+            &mut record,
+            &own.identity,
+            own.registration_id,
+            bundle,
+            now,
+            rng,
+        ) {
+            Ok(setup) => {
+                let known = store.load_identity(address)?;
+                store.store_session(address, &record)?;
+                store.store_identity(address, &bundle.identity_key.0)?;
+                if setup.identity_changed || known.is_some_and(|k| k != bundle.identity_key.0) {
+                    self.event(MessengerEvent::IdentityChanged {
+                        address: address.to_owned(),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(device = %address, error = %e, "refused a prekey bundle"),
+        }
         Ok(())
     }
 
