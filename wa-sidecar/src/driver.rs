@@ -20,6 +20,11 @@ use crate::state::LinkState;
 use crate::store::{Store, StoreError};
 use crate::transport;
 
+/// Consecutive 515 restarts without ever reaching "connected" after which the driver stops
+/// reconnecting at once and applies the backoff (a server stuck asking for restarts must not
+/// make us spin).
+pub const MAX_IMMEDIATE_RESTARTS: u32 = 3;
+
 /// How long the TCP/TLS/WebSocket connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -115,6 +120,7 @@ pub struct Driver {
     shutdown: watch::Receiver<bool>,
     backoff: Backoff,
     attempts: Arc<AtomicU64>,
+    reached_connected: bool,
 }
 
 impl Driver {
@@ -131,6 +137,7 @@ impl Driver {
             shutdown,
             backoff: Backoff::default(),
             attempts: Arc::default(),
+            reached_connected: false,
         }
     }
 
@@ -166,6 +173,7 @@ impl Driver {
             });
             return Ok(RunEnd::LoggedOut(reason));
         }
+        let mut restarts = 0u32;
         loop {
             if self.stopping() {
                 return Ok(RunEnd::Shutdown);
@@ -178,10 +186,21 @@ impl Driver {
                 }
             };
             let jid = device.jid.clone();
-            match self.session(device, Goal::Serve).await? {
-                SessionEnd::RestartRequired => {
+            let end = self.session(device, Goal::Serve).await?;
+            restarts = match (&end, self.reached_connected) {
+                (SessionEnd::RestartRequired, false) => restarts + 1,
+                _ => 0,
+            };
+            match end {
+                SessionEnd::RestartRequired if restarts <= MAX_IMMEDIATE_RESTARTS => {
                     tracing::info!("server asked for a new connection; reconnecting now");
                     self.backoff.on_disconnected(now_ms());
+                }
+                SessionEnd::RestartRequired => {
+                    let reason = format!("server asked for {restarts} restarts in a row");
+                    if self.wait_backoff(jid, reason).await {
+                        return Ok(RunEnd::Shutdown);
+                    }
                 }
                 SessionEnd::LoggedOut { reason } => {
                     tracing::warn!(%reason, "logged out by the server; not reconnecting");
@@ -278,9 +297,9 @@ impl Driver {
         device: DeviceState,
         goal: Goal,
     ) -> Result<SessionEnd, StoreError> {
-        let jid = device.jid.clone();
+        self.reached_connected = false;
         self.set(LinkState::Connecting {
-            jid: jid.clone(),
+            jid: device.jid.clone(),
             last_error: None,
         });
         let attempt = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -382,6 +401,7 @@ impl Driver {
                 let jid = jid.to_string();
                 tracing::info!(%jid, "connected");
                 self.backoff.on_connected(now_ms());
+                self.reached_connected = true;
                 self.set(LinkState::Connected {
                     jid: jid.clone(),
                     lid: lid.map(|l| l.to_string()),

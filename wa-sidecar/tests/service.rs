@@ -204,3 +204,58 @@ async fn health_is_503_connecting_while_the_server_is_unreachable() {
     assert_eq!(body["device"], jid.as_str());
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn restart_request_reconnects_at_once_and_replaced_stops() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    pair(&emu, dir.path()).await;
+    let proxy = CountingProxy::start(&emu).await;
+    let store = Store::open(dir.path()).unwrap();
+    let mut service = Service::start(driver_config(&proxy.url, &emu), store, local())
+        .await
+        .unwrap();
+    let mut link = service.link();
+    let states = record_states(service.link());
+    wait_state(&mut link, DEADLINE, "connected", LinkState::is_connected).await;
+
+    // 515: a new connection at once, no backoff (a backoff wait publishes its error)
+    admin_post(
+        &emu,
+        "/admin/fault",
+        json!({ "kind": "stream_error", "code": "515" }),
+    )
+    .await;
+    wait_state(&mut link, DEADLINE, "the second connection", |s| {
+        s.is_connected() && proxy.connections() == 2
+    })
+    .await;
+
+    // conflict/replaced: stop, don't fight
+    admin_post(
+        &emu,
+        "/admin/fault",
+        json!({ "kind": "stream_error", "code": "replaced" }),
+    )
+    .await;
+    let end = tokio::time::timeout(DEADLINE, service.driver_finished())
+        .await
+        .expect("the connection loop must stop")
+        .unwrap();
+    assert_eq!(end, RunEnd::Replaced);
+    let (status, body) = health(service.http_addr()).await;
+    assert_eq!((status, body["reason"].as_str()), (503, Some("replaced")));
+    assert_eq!(proxy.connections(), 2, "no reconnect after replaced");
+    service.shutdown().await;
+    let states = states.await.unwrap();
+    assert!(
+        !states.iter().any(|s| matches!(
+            s,
+            LinkState::Connecting {
+                last_error: Some(_),
+                ..
+            }
+        )),
+        "a backoff wait happened: {states:?}"
+    );
+}
