@@ -9,7 +9,7 @@ use crate::callbacks::deliver;
 use crate::model::{API_VERSION, Message, Status, new_sid};
 use crate::state::Delivery;
 use crate::state::Shared;
-use crate::validate::{is_e164, is_whatsapp_address};
+use crate::validate::is_whatsapp_address;
 
 /// One attached file.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +82,12 @@ pub async fn customer_sends(st: &Shared, spec: InboundSpec) -> Result<InboundOut
     if !is_whatsapp_address(&spec.to) {
         return Err(format!("to must be whatsapp:+E164: {}", spec.to));
     }
+    if !st.lock().settings.senders.contains(&spec.to) {
+        return Err(format!(
+            "to is not one of this account's senders: {}",
+            spec.to
+        ));
+    }
     let mut files = Vec::with_capacity(spec.media.len());
     for m in &spec.media {
         files.push((
@@ -130,7 +136,6 @@ pub async fn customer_sends(st: &Shared, spec: InboundSpec) -> Result<InboundOut
         None => None,
         Some(url) => {
             let wa_id = from.trim_start_matches("whatsapp:+").to_owned();
-            debug_assert!(is_e164(&format!("+{wa_id}")));
             let mut p: Vec<(String, String)> = vec![
                 ("SmsMessageSid".into(), sid.clone()),
                 ("NumMedia".into(), media.len().to_string()),

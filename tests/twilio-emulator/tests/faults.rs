@@ -168,4 +168,18 @@ async fn admin_refuses_malformed_fault_and_config() {
     assert_eq!(s, 400);
     let (s, _) = admin_post(&tw, "/admin/clock", json!({"offset_secs": "soon"})).await;
     assert_eq!(s, 400);
+    let (s, _) = admin_post(
+        &tw,
+        "/admin/inbound",
+        json!({"from": "+972501234567", "to": "whatsapp:+15550009999", "body": "x"}),
+    )
+    .await;
+    assert_eq!(s, 400, "inbound to a number the account does not own");
+    let (s, _) = admin_post(
+        &tw,
+        "/admin/inbound",
+        json!({"from": "0501234567", "to": SENDER}),
+    )
+    .await;
+    assert_eq!(s, 400, "customer number must be E.164");
 }
