@@ -214,6 +214,15 @@ async fn run_serves_health_and_stops_on_sigterm() {
     .await
     .expect("/health never became 200");
     assert_eq!(body["device"], jid.as_str());
+    // the running service holds the store: `status` says so instead of failing obscurely
+    let (status, _, err) = output({
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.arg("status");
+        c
+    })
+    .await;
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("in use by another wa-sidecar"), "{err}");
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
