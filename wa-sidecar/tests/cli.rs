@@ -301,3 +301,28 @@ async fn help_documents_every_variable_and_phone_login_says_unavailable() {
     assert!(!status.success());
     assert!(err.contains("not available"), "{err}");
 }
+
+#[tokio::test]
+async fn corrupt_state_is_refused_naming_the_path_never_re_paired() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = wa_sidecar::Store::open(dir.path()).unwrap();
+        store.put_raw_device_record(b"\x01{truncated").unwrap();
+    }
+    for args in [&["status"][..], &["login"], &["logout"]] {
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.args(args);
+        let (status, out, err) = output(c).await;
+        assert_eq!(status.code(), Some(65), "{args:?}: {out} {err}");
+        assert!(err.contains("corrupt"), "{args:?}: {err}");
+        assert!(
+            err.contains(&dir.path().display().to_string()),
+            "{args:?}: {err}"
+        );
+        assert!(!out.contains("qr-data"), "{args:?} started pairing: {out}");
+    }
+    // the record is untouched
+    let store = wa_sidecar::Store::open(dir.path()).unwrap();
+    assert!(store.load_device().is_err());
+}
