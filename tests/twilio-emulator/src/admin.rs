@@ -120,6 +120,7 @@ async fn list_messages(State(st): State<AppState>) -> Response {
             j["content_variables"] = json!(m.content_variables);
             j["status_callback"] = json!(m.status_callback);
             j["history"] = json!(m.history);
+            j["media_fetches"] = json!(m.media_fetches);
             j
         })
         .collect();
@@ -154,6 +155,11 @@ pub struct ConfigPatch {
     pub callback_initial: Option<bool>,
     /// Replaces the sender list.
     pub senders: Option<Vec<String>>,
+    /// Sender-level status callback URL or `null`.
+    #[serde(default, with = "patch")]
+    pub status_callback: Option<Option<String>>,
+    /// Fetch outbound media before `sent`.
+    pub fetch_media: Option<bool>,
 }
 
 /// Distinguishes "absent" from "null" for optional settings.
@@ -177,7 +183,7 @@ async fn set_config(
         Ok(p) => p,
         Err(e) => return bad(e),
     };
-    for u in [&p.inbound_webhook, &p.public_url]
+    for u in [&p.inbound_webhook, &p.public_url, &p.status_callback]
         .into_iter()
         .flatten()
         .flatten()
@@ -219,6 +225,12 @@ async fn set_config(
     }
     if let Some(v) = p.senders {
         s.senders = v;
+    }
+    if let Some(v) = p.status_callback {
+        s.status_callback = v;
+    }
+    if let Some(v) = p.fetch_media {
+        s.fetch_media = v;
     }
     Json(json!(s)).into_response()
 }

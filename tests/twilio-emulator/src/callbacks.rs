@@ -78,6 +78,8 @@ pub struct Step {
     pub status: Status,
     /// Error code with it.
     pub error: Option<u32>,
+    /// Fetch the message's media first; on failure the step becomes `failed` with 63019/63021.
+    pub fetch_media: bool,
 }
 
 /// The steps after creation, from the settings in force when the message was accepted.
@@ -85,10 +87,15 @@ pub fn plan(
     st: &Shared,
     initial: Status,
     with_service: bool,
+    with_media: bool,
     window_open: bool,
 ) -> (Vec<Step>, Duration) {
     let s = st.lock().settings.clone();
-    let step = |status, error| Step { status, error };
+    let step = |status, error| Step {
+        status,
+        error,
+        fetch_media: false,
+    };
     let mut steps = Vec::new();
     if s.callback_initial {
         steps.push(step(initial, None));
@@ -108,7 +115,11 @@ pub fn plan(
         }
         steps.push(step(f.status.status(), Some(f.code)));
     } else {
-        steps.push(step(Status::Sent, None));
+        steps.push(Step {
+            status: Status::Sent,
+            error: None,
+            fetch_media: with_media && s.fetch_media,
+        });
         if matches!(s.stop_at, StopAt::Delivered | StopAt::Read) {
             steps.push(step(Status::Delivered, None));
         }
@@ -122,12 +133,24 @@ pub fn plan(
 /// Runs `steps` for message `sid` in order, posting a callback after each when it has a URL.
 pub fn spawn_lifecycle(st: Arc<Shared>, sid: String, steps: Vec<Step>, pause: Duration) {
     tokio::spawn(async move {
-        for step in steps {
+        for mut step in steps {
             tokio::time::sleep(pause).await;
-            let Some((url, params)) = apply_step(&st, &sid, step) else {
-                continue;
-            };
-            deliver(&st, "status", &url, params).await;
+            if step.fetch_media
+                && let Err(code) = crate::outbound_media::fetch_all(&st, &sid).await
+            {
+                step = Step {
+                    status: Status::Failed,
+                    error: Some(code),
+                    fetch_media: false,
+                };
+            }
+            let failed = step.status == Status::Failed;
+            if let Some((url, params)) = apply_step(&st, &sid, step) {
+                deliver(&st, "status", &url, params).await;
+            }
+            if failed {
+                break;
+            }
         }
     });
 }

@@ -121,6 +121,7 @@ pub async fn customer_sends(st: &Shared, spec: InboundSpec) -> Result<InboundOut
         date_updated: now,
         date_sent: Some(now),
         history: vec![Status::Received],
+        media_fetches: Vec::new(),
     };
     let json = message.to_json();
     let webhook = {

@@ -27,6 +27,7 @@ pub mod fault;
 pub mod inbound;
 pub mod media;
 pub mod model;
+pub mod outbound_media;
 pub mod rest;
 pub mod server;
 pub mod state;
@@ -171,6 +172,8 @@ impl TwilioEmulator {
             fail_with: None,
             callback_step_ms: u64::try_from(config.callback_step.as_millis()).unwrap_or(u64::MAX),
             callback_initial: false,
+            status_callback: None,
+            fetch_media: true,
             senders: config.senders,
         };
         let shared = Arc::new(Shared::new(

@@ -115,6 +115,8 @@ pub struct Message {
     pub date_sent: Option<i64>,
     /// Every status the message went through, in order.
     pub history: Vec<Status>,
+    /// Fetches of outbound media (see [`crate::outbound_media`]).
+    pub media_fetches: Vec<crate::outbound_media::MediaFetch>,
 }
 
 impl Message {

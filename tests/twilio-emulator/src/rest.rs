@@ -123,13 +123,16 @@ async fn create(
             media_urls: req.media_urls,
             content_sid,
             content_variables: content_variables.flatten(),
-            status_callback: req.status_callback,
+            status_callback: req
+                .status_callback
+                .or_else(|| guard.settings.status_callback.clone()),
             error_code: None,
             error_message: None,
             date_created: now,
             date_updated: now,
             date_sent: None,
             history: vec![initial],
+            media_fetches: Vec::new(),
         };
         guard.messages.push(message.clone());
         (message, window_open, guard.faults.take_drop())
@@ -138,6 +141,7 @@ async fn create(
         &st,
         message.status,
         message.messaging_service_sid.is_some(),
+        !message.media_urls.is_empty(),
         window_open,
     );
     spawn_lifecycle(st.clone(), message.sid.clone(), steps, pause);

@@ -84,6 +84,12 @@ pub struct Settings {
     pub callback_initial: bool,
     /// WhatsApp senders (`whatsapp:+…`) this account owns; others are refused with 63007.
     pub senders: Vec<String>,
+    /// Sender-level status callback URL, used when a send has no `StatusCallback` (fact sheet
+    /// A6: the per-request parameter takes precedence).
+    pub status_callback: Option<String>,
+    /// Fetch every outbound `MediaUrl` before `sent`, as Twilio does (fact sheet A8); a failed
+    /// fetch fails the message with 63019, an unsupported type or size with 63021.
+    pub fetch_media: bool,
 }
 
 /// One attempt to deliver a status callback or inbound webhook.

@@ -126,6 +126,7 @@ pub fn async_error_message(code: u32) -> &'static str {
         63032 => "User's number is part of an experiment",
         63018 => "Rate limit exceeded for Channel",
         63019 => "Media failed to download",
+        63021 => "Channel invalid content error",
         30008 => "Unknown error",
         _ => "Message delivery failed",
     }
