@@ -27,10 +27,12 @@
 
 mod error;
 mod model;
+mod outbox;
 pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
+pub use outbox::*;
 
 /// Why a store call failed, and whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -206,4 +208,69 @@ pub trait Store: Send + Sync + 'static {
     /// Number of raw webhooks stored (audit; tests use it to check that rejected requests
     /// stored nothing).
     async fn raw_webhook_count(&self) -> StoreResult<i64>;
+
+    /// Stores an outbound message (status `queued`), its outbox entry (due at once) and
+    /// `event` (with the new message's id filled in) in one transaction, before any provider is
+    /// called. When the idempotency key exists nothing is written and the outcome says whether
+    /// the earlier request was the same ([`OutboundOutcome::Existing`]) or not.
+    async fn enqueue_outbound(
+        &self,
+        msg: &NewOutboundMessage,
+        event: &NewEvent,
+    ) -> StoreResult<OutboundOutcome>;
+
+    /// Leases up to `limit` due outbox entries until `now + lease` (an entry whose lease expired,
+    /// because its worker crashed, is due again), counting an attempt on each.
+    async fn claim_outbox(
+        &self,
+        now: Millis,
+        limit: i64,
+        lease: Millis,
+    ) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Records, before the provider is called, that an attempt is going out on `route`: the
+    /// entry is in flight on that provider, the message takes the route's provider, number and
+    /// attributes (its status stays `queued` until a provider accepts it), and the conversation
+    /// on that number exists.
+    async fn outbox_attempt(
+        &self,
+        message_id: i64,
+        route: &OutboundRoute,
+        now: Millis,
+    ) -> StoreResult<()>;
+
+    /// The provider accepted the message: records its id and status (forward only), closes the
+    /// outbox entry and appends a `wa.outbound` event, in one transaction.
+    async fn outbox_sent(
+        &self,
+        message_id: i64,
+        provider: Provider,
+        provider_message_id: &str,
+        status: MessageStatus,
+        now: Millis,
+    ) -> StoreResult<()>;
+
+    /// Releases the entry to run again at `run_at` with `error` as its last error. `ambiguous`
+    /// keeps the in-flight mark (the request may have reached the provider); otherwise it is
+    /// cleared (the provider certainly did not take the message).
+    async fn outbox_retry(
+        &self,
+        message_id: i64,
+        run_at: Millis,
+        error: &str,
+        ambiguous: bool,
+    ) -> StoreResult<()>;
+
+    /// Gives up on the message for good: status `failed` with the provider's `error_code`, the
+    /// entry closed, and a `wa.error` event carrying `reason`, in one transaction.
+    async fn outbox_failed(
+        &self,
+        message_id: i64,
+        error_code: Option<&str>,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()>;
+
+    /// Outbox entries not yet closed (queued or being delivered).
+    async fn outbox_pending(&self) -> StoreResult<i64>;
 }

@@ -40,6 +40,15 @@ const CLAIM_SQL: &str = "WITH due AS ( \
     WHERE jobs.id = due.id \
     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.run_at";
 
+/// Leases due outbox entries; `SKIP LOCKED` as for jobs.
+const OUTBOX_CLAIM_SQL: &str = "WITH due AS ( \
+        SELECT message_id FROM outbox WHERE done = 0 AND run_at <= $1 \
+          AND (locked_until IS NULL OR locked_until <= $1) \
+        ORDER BY run_at, message_id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+    UPDATE outbox SET locked_until = $3, attempts = outbox.attempts + 1 FROM due \
+    WHERE outbox.message_id = due.message_id \
+    RETURNING outbox.message_id, outbox.attempts, outbox.in_flight, outbox.run_at";
+
 /// Advisory lock key serialising event inserts ("crm-evts" in ASCII).
 const EVENT_LOCK_KEY: i64 = 0x63726d2d65767473;
 

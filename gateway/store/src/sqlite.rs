@@ -38,6 +38,12 @@ const CLAIM_SQL: &str = "UPDATE jobs SET locked_until = $3, attempts = attempts 
                  AND (locked_until IS NULL OR locked_until <= $1) ORDER BY run_at, id LIMIT $2) \
     RETURNING id, kind, payload, attempts, run_at";
 
+/// Leases due outbox entries in one statement (atomic: SQLite runs one writer at a time).
+const OUTBOX_CLAIM_SQL: &str = "UPDATE outbox SET locked_until = $3, attempts = attempts + 1 \
+    WHERE message_id IN (SELECT message_id FROM outbox WHERE done = 0 AND run_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $1) ORDER BY run_at, message_id LIMIT $2) \
+    RETURNING message_id, attempts, in_flight, run_at";
+
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a call waits for a pooled connection before the store is called unavailable.

@@ -152,4 +152,71 @@ impl Store for FlakyStore {
         self.check()?;
         self.inner.raw_webhook_count().await
     }
+    async fn enqueue_outbound(
+        &self,
+        msg: &NewOutboundMessage,
+        event: &NewEvent,
+    ) -> StoreResult<OutboundOutcome> {
+        self.check()?;
+        self.inner.enqueue_outbound(msg, event).await
+    }
+    async fn claim_outbox(
+        &self,
+        now: Millis,
+        limit: i64,
+        lease: Millis,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        self.check()?;
+        self.inner.claim_outbox(now, limit, lease).await
+    }
+    async fn outbox_attempt(
+        &self,
+        message_id: i64,
+        route: &OutboundRoute,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner.outbox_attempt(message_id, route, now).await
+    }
+    async fn outbox_sent(
+        &self,
+        message_id: i64,
+        provider: Provider,
+        provider_message_id: &str,
+        status: MessageStatus,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner
+            .outbox_sent(message_id, provider, provider_message_id, status, now)
+            .await
+    }
+    async fn outbox_retry(
+        &self,
+        message_id: i64,
+        run_at: Millis,
+        error: &str,
+        ambiguous: bool,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner
+            .outbox_retry(message_id, run_at, error, ambiguous)
+            .await
+    }
+    async fn outbox_failed(
+        &self,
+        message_id: i64,
+        error_code: Option<&str>,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner
+            .outbox_failed(message_id, error_code, reason, now)
+            .await
+    }
+    async fn outbox_pending(&self) -> StoreResult<i64> {
+        self.check()?;
+        self.inner.outbox_pending().await
+    }
 }

@@ -11,12 +11,13 @@ mod contacts;
 mod inbound;
 mod jobs;
 mod outbound;
+mod outbox;
 mod read;
 mod store_impl;
 
 use serde_json::Value;
 
-use super::{Backend, CLAIM_SQL, Db, MIGRATOR};
+use super::{Backend, CLAIM_SQL, Db, MIGRATOR, OUTBOX_CLAIM_SQL};
 use crate::error::Res;
 use crate::{Direction, IdentityKind, MessageStatus, NewEvent, Provider, StoreError};
 

@@ -1,11 +1,11 @@
 //! The [`crate::Store`] implementation, delegating to the sibling modules.
 
-use super::{Backend, MIGRATOR, contacts, inbound, insert_event, jobs, outbound, read};
+use super::{Backend, MIGRATOR, contacts, inbound, insert_event, jobs, outbound, outbox, read};
 use crate::error::{map_migrate, map_sqlx, with_retry};
 use crate::{
     Contact, Conversation, Event, Identity, InboundOutcome, Job, JobBacklog, MediaMeta, Message,
     MessageStatus, Millis, NewEvent, NewInboundMessage, NewOutboundMessage, OutboundOutcome,
-    Provider, StatusOutcome, StatusUpdate, Store, StoreResult,
+    OutboundRoute, OutboxEntry, Provider, StatusOutcome, StatusUpdate, Store, StoreResult,
 };
 
 #[async_trait::async_trait]
@@ -133,5 +133,66 @@ impl Store for Backend {
 
     async fn raw_webhook_count(&self) -> StoreResult<i64> {
         read::raw_webhook_count(self).await
+    }
+
+    async fn enqueue_outbound(
+        &self,
+        msg: &NewOutboundMessage,
+        event: &NewEvent,
+    ) -> StoreResult<OutboundOutcome> {
+        outbox::enqueue(self, msg, event).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Millis,
+        limit: i64,
+        lease: Millis,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        outbox::claim(self, now, limit, lease).await
+    }
+
+    async fn outbox_attempt(
+        &self,
+        message_id: i64,
+        route: &OutboundRoute,
+        now: Millis,
+    ) -> StoreResult<()> {
+        outbox::attempt(self, message_id, route, now).await
+    }
+
+    async fn outbox_sent(
+        &self,
+        message_id: i64,
+        provider: Provider,
+        provider_message_id: &str,
+        status: MessageStatus,
+        now: Millis,
+    ) -> StoreResult<()> {
+        outbox::sent(self, message_id, provider, provider_message_id, status, now).await
+    }
+
+    async fn outbox_retry(
+        &self,
+        message_id: i64,
+        run_at: Millis,
+        error: &str,
+        ambiguous: bool,
+    ) -> StoreResult<()> {
+        outbox::retry(self, message_id, run_at, error, ambiguous).await
+    }
+
+    async fn outbox_failed(
+        &self,
+        message_id: i64,
+        error_code: Option<&str>,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        outbox::failed(self, message_id, error_code, reason, now).await
+    }
+
+    async fn outbox_pending(&self) -> StoreResult<i64> {
+        outbox::pending(self).await
     }
 }

@@ -5,10 +5,12 @@
 
 mod inbound;
 mod outbound;
+mod outbox;
 mod queue;
 
 pub use inbound::*;
 pub use outbound::*;
+pub use outbox::*;
 pub use queue::*;
 
 use crm_store::{
@@ -42,6 +44,10 @@ macro_rules! store_cases {
             concurrent_workers_never_share_a_job,
             attach_media_dedups_and_is_idempotent,
             closed_store_reports_unavailable,
+            outbox_enqueue_is_idempotent_and_records_decision,
+            outbox_lease_attempt_retry_and_sent,
+            outbox_failed_records_code_and_error_event,
+            concurrent_outbox_workers_never_share_an_entry,
         );
     };
     (@gen $harness:ident; $($case:ident),* $(,)?) => {
