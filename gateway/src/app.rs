@@ -64,6 +64,8 @@ pub struct AppState {
     pub media: Arc<dyn MediaCopier>,
     /// Wakes the worker when a webhook enqueued work.
     pub work: Notify,
+    /// Outbound routing, provider clients and sidecar health.
+    pub outbound: crate::outbound::Outbound,
     events: watch::Sender<u64>,
     shutdown: watch::Receiver<bool>,
 }
@@ -134,7 +136,11 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let backlog = st.store.job_backlog().await.ok();
-    let body = st.metrics.render(backlog, now_millis());
+    let mut body = st.metrics.render(backlog, now_millis());
+    body.push_str(
+        &st.outbound
+            .render_metrics(st.store.outbox_pending().await.ok()),
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -190,6 +196,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    outbound: Vec<JoinHandle<()>>,
 }
 
 /// Opens the store and media store named by `config`, then starts the service.
@@ -227,7 +234,9 @@ pub async fn build_with(
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (events_tx, _) = watch::channel(0u64);
+    let outbound = crate::outbound::Outbound::new(&config, now_millis());
     let state = Arc::new(AppState {
+        outbound,
         config,
         store,
         metrics: Metrics::default(),
@@ -257,6 +266,10 @@ pub async fn build_with(
             .await
     });
     let worker = tokio::spawn(Worker::new(state.clone()).run());
+    let outbound = vec![
+        tokio::spawn(crate::outbound::deliver::run(state.clone())),
+        tokio::spawn(crate::outbound::monitor(state.clone())),
+    ];
     tracing::info!(%addr, "gateway listening");
     Ok(App {
         addr,
@@ -264,6 +277,7 @@ pub async fn build_with(
         shutdown: shutdown_tx,
         server,
         worker,
+        outbound,
     })
 }
 
@@ -288,6 +302,9 @@ impl App {
         let _ = self.shutdown.send(true);
         let served = self.server.await;
         let _ = self.worker.await;
+        for task in self.outbound {
+            let _ = task.await;
+        }
         self.state.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),
@@ -303,6 +320,9 @@ impl App {
             res = &mut self.server => {
                 let _ = self.shutdown.send(true);
                 let _ = self.worker.await;
+                for task in std::mem::take(&mut self.outbound) {
+                    let _ = task.await;
+                }
                 self.state.store.close().await;
                 return match res {
                     Ok(Ok(())) => Ok(()),

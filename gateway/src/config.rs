@@ -19,6 +19,10 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 /// Default request body limit (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default Twilio sends per second per sender (Twilio's default WhatsApp text throughput).
+pub const DEFAULT_TWILIO_SEND_RATE: u32 = 10;
+/// Default failover template variables.
+pub const DEFAULT_FAILOVER_VARIABLES: &[(&str, &str)] = &[("1", "{name}"), ("2", "{text}")];
 /// Default sidecar health-check interval in seconds.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECS: u64 = 30;
 
@@ -78,6 +82,14 @@ pub struct RawConfig {
     /// Approved template for failover / out-of-window messages (HX + 32 hex). [default: unset]
     #[arg(long, env = "TWILIO_FAILOVER_CONTENT_SID")]
     pub twilio_failover_content_sid: Option<String>,
+    /// Failover template variables: a JSON object of variable → text, where {name}, {text} and
+    /// {phone} are replaced by the contact's name, the original text and the number.
+    /// [default: {"1":"{name}","2":"{text}"}]
+    #[arg(long, env = "TWILIO_FAILOVER_VARIABLES")]
+    pub twilio_failover_variables: Option<String>,
+    /// Twilio sends per second for our sender (pacing). [default: 10]
+    #[arg(long, env = "TWILIO_SEND_RATE")]
+    pub twilio_send_rate: Option<String>,
     /// Data folder (SQLite file, media, generated API token). [default: ./data]
     #[arg(long, env = "GATEWAY_DATA_DIR")]
     pub gateway_data_dir: Option<String>,
@@ -154,6 +166,10 @@ pub struct Config {
     pub health_check_interval: Duration,
     /// Failover template.
     pub failover_content_sid: Option<String>,
+    /// Failover template variables (variable → text with `{name}`, `{text}`, `{phone}`).
+    pub failover_variables: std::collections::BTreeMap<String, String>,
+    /// Twilio sends per second per sender.
+    pub twilio_send_rate: u32,
     /// Data folder.
     pub data_dir: PathBuf,
     /// Body limit.
@@ -342,6 +358,34 @@ impl Config {
                 })
             })
             .transpose()?;
+        let failover_variables = match present(&raw.twilio_failover_variables) {
+            None => DEFAULT_FAILOVER_VARIABLES
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            Some(s) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(s)
+                .ok()
+                .filter(|m| !m.is_empty() && m.len() <= 100)
+                .ok_or_else(|| {
+                    err(
+                        "TWILIO_FAILOVER_VARIABLES",
+                        "must be a JSON object of strings, e.g. {\"1\":\"{name}\",\"2\":\"{text}\"}",
+                    )
+                })?,
+        };
+        let twilio_send_rate = match present(&raw.twilio_send_rate) {
+            None => DEFAULT_TWILIO_SEND_RATE,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "TWILIO_SEND_RATE",
+                        "must be messages per second, 1 to 10000",
+                    )
+                })?,
+        };
         let max_body_bytes = match present(&raw.gateway_max_body_bytes) {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(s) => s
@@ -369,6 +413,8 @@ impl Config {
             api_token,
             health_check_interval: Duration::from_secs(health_secs),
             failover_content_sid,
+            failover_variables,
+            twilio_send_rate,
             data_dir,
             max_body_bytes,
         })

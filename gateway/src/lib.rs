@@ -11,6 +11,7 @@ pub mod baileys;
 pub mod config;
 pub mod metrics;
 pub mod open;
+pub mod outbound;
 pub mod respond;
 pub mod secret;
 pub mod twilio;

@@ -2,6 +2,7 @@
 
 pub mod contacts;
 pub mod events;
+pub mod messages;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/messages/{id}/media/{index}", get(contacts::media))
         .route("/api/events", get(events::list))
         .route("/api/events/stream", get(events::stream))
+        .route("/api/messages", axum::routing::post(messages::send))
+        .route("/api/providers", get(messages::providers))
         .route_layer(middleware::from_fn_with_state(state, require_bearer))
 }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod flaky;
+pub mod outbound_env;
+pub mod sidecar_stub;
 
 use std::future::Future;
 use std::sync::Arc;
