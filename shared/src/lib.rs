@@ -11,7 +11,7 @@ pub mod signature;
 
 pub use ids::{Jid, JidError, JidServer, PhoneError, normalize_phone};
 pub use payloads::{
-    HealthResponse, InboundMedia, InboundMessage, SendRequest, SendResponse, SendType,
+    HealthResponse, InboundMedia, InboundMessage, ReceiptEvent, SendRequest, SendResponse, SendType,
 };
 
 /// Header carrying the shared webhook secret (name fixed by the Node service).

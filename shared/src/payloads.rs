@@ -110,9 +110,49 @@ pub struct InboundMessage {
     pub remote_jid_alt: Option<String>,
 }
 
+/// Body the sidecar POSTs to `BAILEYS_WEBHOOK_TARGET` when a peer's device acknowledges one of
+/// our outbound messages: `{"event":"receipt","remoteJid":...,"messageId":...,"status":...,
+/// "timestamp":...}` (same headers as an inbound message). Told apart from an
+/// [`InboundMessage`] by `event`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptEvent {
+    /// Always [`ReceiptEvent::EVENT`].
+    pub event: String,
+    /// The chat the message went to (`9725...@s.whatsapp.net` or `...@lid`).
+    pub remote_jid: String,
+    /// The id `/send` returned for the message.
+    pub message_id: String,
+    /// `delivered`, `read` or `played`.
+    pub status: String,
+    /// When the receipt was issued, unix seconds.
+    pub timestamp: i64,
+}
+
+impl ReceiptEvent {
+    /// The `event` value of a receipt body.
+    pub const EVENT: &'static str = "receipt";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receipt_event_round_trips_with_contract_names() {
+        let body = r#"{"event":"receipt","remoteJid":"972501234567@s.whatsapp.net","messageId":"3EB0AB","status":"read","timestamp":1700000000}"#;
+        let ev: ReceiptEvent = serde_json::from_str(body).unwrap();
+        assert_eq!(ev.event, ReceiptEvent::EVENT);
+        assert_eq!(ev.remote_jid, "972501234567@s.whatsapp.net");
+        assert_eq!(ev.message_id, "3EB0AB");
+        assert_eq!(ev.status, "read");
+        assert_eq!(ev.timestamp, 1_700_000_000);
+        let back = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(body).unwrap()
+        );
+    }
 
     #[test]
     fn send_request_uses_node_field_names() {
