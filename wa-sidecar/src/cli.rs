@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::driver::{Driver, DriverConfig, Goal, PairEnd, RunEnd, SessionEnd};
-use crate::service::{Service, ServiceError};
+use crate::service::{Service, ServiceError, ServiceOptions};
 use crate::state::LinkState;
 use crate::store::{Store, StoreError};
 
@@ -34,10 +34,14 @@ Environment:
   WA_WS_URL                 WhatsApp WebSocket URL [default: wss://web.whatsapp.com/ws/chat]
   WA_STATE_DIR              state directory (sled: device keys, outbox) [default: ./wa-state];
                             created if missing (mode 0700)
-  SIDECAR_BIND              HTTP listen address for GET /health [default: 127.0.0.1:3001]
+  SIDECAR_BIND              HTTP listen address for GET /health and POST /send
+                            [default: 127.0.0.1:3001]
   BAILEYS_WEBHOOK_TARGET    where inbound messages are POSTed, e.g.
                             https://crm.example/api/whatsapp/baileys (required by `run`)
-  BAILEYS_WEBHOOK_SECRET    shared secret sent as X-BAILEYS-SECRET (required by `run`)
+  BAILEYS_WEBHOOK_SECRET    shared secret sent as X-BAILEYS-SECRET, and required from callers
+                            of POST /send (required by `run`)
+  WA_SEND_RATE_PER_MIN      new messages POST /send may send per minute (burst 5); more
+                            are answered 429 with Retry-After [default: 20]
   WA_DANGER_TRUST_ROOT_KEY  TEST ONLY: 64 hex chars, trust this certificate root instead of
                             WhatsApp's (for the local emulator); never set it in production
   RUST_LOG                  log filter [default: info]
@@ -324,7 +328,12 @@ async fn run_service(config: &Config) -> u8 {
         }
         Ok(_) => {}
     }
-    let mut service = match Service::start(driver_config(config), store, config.bind).await {
+    let options = ServiceOptions {
+        webhook: config.webhook.clone(),
+        send_rate_per_min: config.send_rate_per_min,
+    };
+    let started = Service::start_with(driver_config(config), store, config.bind, options).await;
+    let mut service = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wa-sidecar: {e}");

@@ -27,6 +27,8 @@ pub mod vars {
     pub const WEBHOOK_TARGET: &str = "BAILEYS_WEBHOOK_TARGET";
     /// Shared secret for the webhook and `/send`.
     pub const WEBHOOK_SECRET: &str = "BAILEYS_WEBHOOK_SECRET";
+    /// New `/send` messages per minute (token bucket, burst 5).
+    pub const SEND_RATE_PER_MIN: &str = "WA_SEND_RATE_PER_MIN";
     /// Test-only: trust this certificate root instead of WhatsApp's.
     pub const TRUST_ROOT: &str = "WA_DANGER_TRUST_ROOT_KEY";
 }
@@ -75,6 +77,8 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     /// `WA_DANGER_TRUST_ROOT_KEY`, when set: a certificate root to trust instead of WhatsApp's.
     pub trust_root: Option<[u8; 32]>,
+    /// `WA_SEND_RATE_PER_MIN` (default 20): new `/send` messages per minute, burst 5.
+    pub send_rate_per_min: u32,
 }
 
 /// Why the configuration was refused. Always the operator's to fix.
@@ -134,12 +138,25 @@ impl Config {
         let trust_root = get(vars::TRUST_ROOT)
             .map(|hex_key| parse_root_key(&hex_key))
             .transpose()?;
+        let send_rate_per_min = match get(vars::SEND_RATE_PER_MIN) {
+            None => crate::idempotency::DEFAULT_RATE_PER_MIN,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: vars::SEND_RATE_PER_MIN,
+                        reason: format!("`{v}` is not a positive whole number"),
+                    });
+                }
+            },
+        };
         Ok(Config {
             ws_url,
             state_dir,
             bind,
             webhook,
             trust_root,
+            send_rate_per_min,
         })
     }
 

@@ -11,11 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::OsRng;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use wa_core::{CertPolicy, ConnError, ConnEvent, Connection, DeviceState};
 
 use crate::backoff::Backoff;
+use crate::messaging::{Messaging, SendCommand};
+use crate::outbox::Outbox;
 use crate::state::LinkState;
 use crate::store::{Store, StoreError};
 use crate::transport;
@@ -121,7 +123,13 @@ pub struct Driver {
     backoff: Backoff,
     attempts: Arc<AtomicU64>,
     reached_connected: bool,
+    messaging: Option<Messaging>,
+    commands: Option<mpsc::Receiver<SendCommand>>,
+    command_tx: mpsc::Sender<SendCommand>,
 }
+
+/// Queue depth of send commands from the HTTP API.
+const COMMAND_QUEUE: usize = 64;
 
 impl Driver {
     /// A driver over `store`; it stops when `shutdown` turns true.
@@ -130,6 +138,7 @@ impl Driver {
             jid: None,
             last_error: None,
         });
+        let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
         Driver {
             cfg,
             store,
@@ -138,7 +147,22 @@ impl Driver {
             backoff: Backoff::default(),
             attempts: Arc::default(),
             reached_connected: false,
+            messaging: None,
+            commands: Some(commands),
+            command_tx,
         }
+    }
+
+    /// Where `POST /send` hands texts to send (they are refused while not logged in).
+    pub fn sender(&self) -> mpsc::Sender<SendCommand> {
+        self.command_tx.clone()
+    }
+
+    /// Uses `outbox` for received messages and receipts (by default a fresh handle on the
+    /// store's outbox tree, whose forwarder then only learns of entries by polling).
+    pub fn set_outbox(&mut self, outbox: Outbox) -> Result<(), StoreError> {
+        self.messaging = Some(Messaging::open(&self.store, outbox)?);
+        Ok(())
     }
 
     /// Follow the session state.
@@ -313,6 +337,14 @@ impl Driver {
             }
         };
         let (mut sink, mut stream) = ws.split();
+        if self.messaging.is_none() {
+            let outbox = Outbox::open(&self.store)?;
+            self.messaging = Some(Messaging::open(&self.store, outbox)?);
+        }
+        if let Some(m) = self.messaging.as_mut() {
+            m.reset();
+        }
+        let mut commands = self.commands.take();
         let mut rng = OsRng;
         let mut conn = Connection::new(device, self.cfg.cert_policy.clone(), now_ms(), &mut rng);
         let mut shutdown = self.shutdown.clone();
@@ -335,11 +367,18 @@ impl Driver {
             }
             if let Some(end) = end {
                 let _ = sink.close().await;
+                self.commands = commands;
+                if let Some(m) = self.messaging.as_mut() {
+                    m.reset();
+                }
                 return Ok(end);
             }
-            let sleep = conn
-                .poll_timeout()
-                .map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+            let messenger_at = self.messaging.as_ref().and_then(Messaging::poll_timeout);
+            let at = match (conn.poll_timeout(), messenger_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = at.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Binary(bytes))) => {
@@ -362,7 +401,19 @@ impl Driver {
                         });
                     }
                 },
-                () = sleep_opt(sleep) => conn.handle_timeout(now_ms(), &mut rng),
+                () = sleep_opt(sleep) => {
+                    conn.handle_timeout(now_ms(), &mut rng);
+                    if let Some(m) = self.messaging.as_mut() {
+                        m.handle_timeout(&mut conn)?;
+                    }
+                }
+                cmd = recv_opt(&mut commands) => match (cmd, self.messaging.as_mut()) {
+                    (Some(cmd), Some(m)) => m.send(&mut conn, cmd)?,
+                    (Some(cmd), None) => {
+                        let _ = cmd.reply.send(crate::messaging::SendResult::NotConnected);
+                    }
+                    (None, _) => commands = None,
+                },
                 _ = shutdown.wait_for(|s| *s) => end = Some(SessionEnd::Shutdown),
             }
         }
@@ -379,6 +430,9 @@ impl Driver {
         Ok(match event {
             ConnEvent::DeviceChanged => {
                 self.store.save_device(conn.device())?;
+                if let Some(m) = self.messaging.as_mut() {
+                    m.device_changed(conn)?;
+                }
                 None
             }
             ConnEvent::Qr { data, expires_at } => {
@@ -402,6 +456,9 @@ impl Driver {
                 tracing::info!(%jid, "connected");
                 self.backoff.on_connected(now_ms());
                 self.reached_connected = true;
+                if let Some(m) = self.messaging.as_mut() {
+                    m.on_connected(conn)?;
+                }
                 self.set(LinkState::Connected {
                     jid: jid.clone(),
                     lid: lid.map(|l| l.to_string()),
@@ -423,7 +480,13 @@ impl Driver {
                 reason: last_error.take().unwrap_or(reason),
             }),
             ConnEvent::Node(node) => {
-                tracing::debug!(tag = %node.tag, "stanza not handled by this build");
+                let handled = match self.messaging.as_mut() {
+                    Some(m) => m.handle_node(conn, &node)?,
+                    None => false,
+                };
+                if !handled {
+                    tracing::debug!(tag = %node.tag, "stanza not handled by this build");
+                }
                 None
             }
         })
@@ -434,6 +497,13 @@ fn log_conn_error(e: &ConnError) {
     match e {
         ConnError::Handshake(_) => tracing::error!(error = %e, "server refused: handshake failed"),
         _ => tracing::warn!(error = %e, "protocol error from server"),
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,13 +1,11 @@
-//! The sidecar's HTTP API (axum): `GET /health`.
-//!
-//! `POST /send` belongs to the messaging feature and is not served yet.
+//! The sidecar's HTTP API (axum): `GET /health` and `POST /send` ([`crate::send_api`]).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::watch;
 
@@ -17,9 +15,10 @@ use crate::store::Store;
 /// What the HTTP handlers read.
 #[derive(Clone)]
 pub struct HttpState {
-    link: watch::Receiver<LinkState>,
+    pub(crate) link: watch::Receiver<LinkState>,
     store: Option<Store>,
     device: Arc<std::sync::Mutex<Option<String>>>,
+    pub(crate) send: Option<crate::send_api::SendApi>,
 }
 
 impl HttpState {
@@ -29,7 +28,14 @@ impl HttpState {
             link,
             store,
             device: Arc::default(),
+            send: None,
         }
+    }
+
+    /// Serves `POST /send` through `api`.
+    pub fn with_send(mut self, api: crate::send_api::SendApi) -> Self {
+        self.send = Some(api);
+        self
     }
 
     /// Remembers our JID so `/health` names the device in every state.
@@ -40,10 +46,11 @@ impl HttpState {
     }
 }
 
-/// The router: `GET /health`.
+/// The router: `GET /health`, `POST /send`.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/send", post(crate::send_api::send))
         .with_state(state)
 }
 

@@ -9,8 +9,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::WebhookConfig;
 use crate::driver::{Driver, DriverConfig, RunEnd};
 use crate::http::{HttpState, router};
+use crate::idempotency::Idempotency;
+use crate::outbox::{Forwarder, Outbox};
+use crate::send_api::SendApi;
 use crate::state::LinkState;
 use crate::store::{Store, StoreError};
 
@@ -42,14 +46,45 @@ pub struct Service {
     shutdown: watch::Sender<bool>,
     driver: Option<JoinHandle<Result<RunEnd, StoreError>>>,
     http: JoinHandle<()>,
+    forwarder: Option<JoinHandle<()>>,
+}
+
+/// What the service does beyond the connection and `/health`.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Forward inbound messages and receipts here; its secret also guards `/send`.
+    pub webhook: Option<WebhookConfig>,
+    /// `WA_SEND_RATE_PER_MIN`.
+    pub send_rate_per_min: u32,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            webhook: None,
+            send_rate_per_min: crate::idempotency::DEFAULT_RATE_PER_MIN,
+        }
+    }
 }
 
 impl Service {
-    /// Binds `bind`, then starts the connection loop for the paired device in `store`.
+    /// Binds `bind`, then starts the connection loop for the paired device in `store`, with
+    /// default [`ServiceOptions`] (no forwarder; `/send` refuses every request with 401).
     pub async fn start(
         cfg: DriverConfig,
         store: Store,
         bind: SocketAddr,
+    ) -> Result<Service, ServiceError> {
+        Self::start_with(cfg, store, bind, ServiceOptions::default()).await
+    }
+
+    /// Binds `bind`, then starts the connection loop, `/send` and — when `options.webhook` is
+    /// set — the outbox forwarder.
+    pub async fn start_with(
+        cfg: DriverConfig,
+        store: Store,
+        bind: SocketAddr,
+        options: ServiceOptions,
     ) -> Result<Service, ServiceError> {
         let listener = TcpListener::bind(bind)
             .await
@@ -60,9 +95,25 @@ impl Service {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let device_jid = store.load_device()?.and_then(|d| d.jid);
         let mut driver = Driver::new(cfg, store.clone(), shutdown_rx.clone());
+        let outbox = Outbox::open(&store)?;
+        driver.set_outbox(outbox.clone())?;
+        let forwarder = match &options.webhook {
+            Some(w) => {
+                let f = Forwarder::new(outbox, w.target.to_string(), w.secret.clone())?;
+                let stop = shutdown_rx.clone();
+                Some(tokio::spawn(f.run(stop)))
+            }
+            None => None,
+        };
         let link = driver.subscribe();
         let attempts = driver.attempts();
-        let http_state = HttpState::new(link.clone(), Some(store));
+        let send_api = SendApi::new(
+            options.webhook.as_ref().map(|w| w.secret.clone()),
+            Idempotency::open(&store)?,
+            options.send_rate_per_min,
+            driver.sender(),
+        );
+        let http_state = HttpState::new(link.clone(), Some(store)).with_send(send_api);
         http_state.set_device(device_jid);
         let app = router(http_state);
         let mut stop = shutdown_rx;
@@ -86,6 +137,7 @@ impl Service {
             shutdown,
             driver: Some(driver),
             http,
+            forwarder,
         })
     }
 
@@ -123,5 +175,8 @@ impl Service {
             let _ = task.await;
         }
         let _ = (&mut self.http).await;
+        if let Some(f) = self.forwarder.take() {
+            let _ = f.await;
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! * `device`: the [`DeviceState`] under key `current`, encoded as one format-version byte
 //!   ([`FORMAT_VERSION`]) followed by its JSON;
 //! * `meta`: `logged_out` (the reason the server ended the session, UTF-8);
-//! * `idempotency` and `outbox`: reserved for `/send` idempotency keys and the inbound outbox.
+//! * `idempotency`: `/send` idempotency keys ([`crate::idempotency`]);
+//! * `outbox` and `dead_letter`: the inbound outbox ([`crate::outbox`]);
+//! * `sig_*`: Signal state ([`crate::signal_store`]).
 //!
 //! Every write a protocol step depends on is flushed before it returns.
 
@@ -21,6 +23,8 @@ const META_TREE: &str = "meta";
 pub const IDEMPOTENCY_TREE: &str = "idempotency";
 /// Tree holding the durable inbound outbox (forwarder feature).
 pub const OUTBOX_TREE: &str = "outbox";
+/// Tree holding outbox entries the target refused for good (a permanent 4xx).
+pub const DEAD_LETTER_TREE: &str = "dead_letter";
 const DEVICE_KEY: &[u8] = b"current";
 const LOGGED_OUT_KEY: &[u8] = b"logged_out";
 
@@ -51,6 +55,14 @@ pub enum StoreError {
         /// The state directory.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// Messaging state (Signal records, outbox, idempotency keys) could not be read or written.
+    #[error("messaging state in {} failed: {reason}", path.display())]
+    Data {
+        /// The state directory.
+        path: PathBuf,
+        /// What failed.
         reason: String,
     },
 }
@@ -104,10 +116,17 @@ impl Store {
         &self.path
     }
 
-    fn sled_err(&self, source: sled::Error) -> StoreError {
+    pub(crate) fn sled_err(&self, source: sled::Error) -> StoreError {
         StoreError::Sled {
             path: self.path.clone(),
             source,
+        }
+    }
+
+    pub(crate) fn data_err(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::Data {
+            path: self.path.clone(),
+            reason: reason.into(),
         }
     }
 
@@ -164,7 +183,14 @@ impl Store {
 
     /// Deletes everything: device, logged-out marker, idempotency keys, outbox (flushed).
     pub fn wipe(&self) -> Result<(), StoreError> {
-        for name in [DEVICE_TREE, META_TREE, IDEMPOTENCY_TREE, OUTBOX_TREE] {
+        let named = [
+            DEVICE_TREE,
+            META_TREE,
+            IDEMPOTENCY_TREE,
+            OUTBOX_TREE,
+            DEAD_LETTER_TREE,
+        ];
+        for name in named.into_iter().chain(crate::signal_store::SIGNAL_TREES) {
             self.db
                 .open_tree(name)
                 .and_then(|t| t.clear())
@@ -181,6 +207,11 @@ impl Store {
     /// Entries waiting in the inbound outbox.
     pub fn outbox_len(&self) -> u64 {
         self.tree(OUTBOX_TREE).map_or(0, |t| t.len() as u64)
+    }
+
+    /// A fresh id, strictly increasing across restarts (sled's `generate_id`).
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        self.db.generate_id().map_err(|e| self.sled_err(e))
     }
 
     /// Flushes all pending writes to disk.
