@@ -92,9 +92,14 @@ pub async fn wait_state(
 
 /// Asks the emulated phone to scan `qr`.
 pub async fn scan(emu: &EmulatorHandle, qr: &str) {
+    scan_as(emu, qr, PHONE).await;
+}
+
+/// Asks the emulated phone with number `phone` to scan `qr`.
+pub async fn scan_as(emu: &EmulatorHandle, qr: &str, phone: &str) {
     let resp = reqwest::Client::new()
         .post(format!("{}/admin/scan", emu.admin_url()))
-        .json(&json!({ "qr": qr, "phone": PHONE }))
+        .json(&json!({ "qr": qr, "phone": phone }))
         .send()
         .await
         .unwrap();
@@ -120,6 +125,11 @@ pub async fn admin_post(emu: &EmulatorHandle, path: &str, body: serde_json::Valu
 
 /// Pairs a fresh device stored in `dir` through the library API; returns its JID.
 pub async fn pair(emu: &EmulatorHandle, dir: &Path) -> String {
+    pair_as(emu, dir, PHONE).await
+}
+
+/// Pairs a fresh device of the account `phone`, stored in `dir`; returns its JID.
+pub async fn pair_as(emu: &EmulatorHandle, dir: &Path, phone: &str) -> String {
     let store = Store::open(dir).unwrap();
     let (_stop_tx, stop) = watch::channel(false);
     let mut driver = Driver::new(driver_config(&emu.ws_url(), emu), store, stop);
@@ -135,7 +145,7 @@ pub async fn pair(emu: &EmulatorHandle, dir: &Path) -> String {
         other => unreachable!("{other:?}"),
     };
     assert!(qr.contains(','), "QR data looks wrong: {qr}");
-    scan(emu, &qr).await;
+    scan_as(emu, &qr, phone).await;
     let end = tokio::time::timeout(DEADLINE, pairing)
         .await
         .expect("pairing did not finish")

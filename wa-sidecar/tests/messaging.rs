@@ -1,0 +1,453 @@
+//! Two paired wa-sidecars on one in-process emulator exchanging texts through `POST /send`,
+//! with each side's inbound forwarding going to a small recording webhook that checks the
+//! HMAC signature. Deadlines, never sleeps, decide failures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+use wa_emulator::EmulatorHandle;
+use wa_sidecar::config::{Secret, WebhookConfig};
+use wa_sidecar::{LinkState, Service, ServiceOptions, Store};
+
+const SECRET: &str = "test-webhook-secret";
+const PHONE_B: &str = "972509999888";
+
+/// A webhook target that records every signed request it accepts.
+#[derive(Clone)]
+struct Recorder {
+    bodies: Arc<Mutex<Vec<Value>>>,
+    up: Arc<AtomicBool>,
+    refused: Arc<Mutex<u64>>,
+    url: String,
+}
+
+async fn record(State(r): State<Recorder>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if !r.up.load(Ordering::SeqCst) {
+        *r.refused.lock().unwrap() += 1;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert_eq!(h(shared::SECRET_HEADER), SECRET, "secret header");
+    let now = (wa_sidecar::driver::now_ms() / 1000) as i64;
+    shared::signature::verify(
+        SECRET.as_bytes(),
+        h(shared::TIMESTAMP_HEADER),
+        h(shared::SIGNATURE_HEADER),
+        &body,
+        now,
+    )
+    .expect("valid HMAC signature");
+    r.bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
+    StatusCode::NO_CONTENT
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let r = Recorder {
+            bodies: Arc::default(),
+            up: Arc::new(AtomicBool::new(true)),
+            refused: Arc::default(),
+            url: format!("http://{addr}/api/whatsapp/baileys"),
+        };
+        let app = axum::Router::new()
+            .route("/api/whatsapp/baileys", axum::routing::post(record))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        r
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.get("event").is_none())
+            .cloned()
+            .collect()
+    }
+
+    fn receipts(&self) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["event"] == "receipt")
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until a message with `text` arrived; returns it.
+    async fn wait_text(&self, text: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| m["text"] == text) {
+                return m;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no webhook for {text:?}; got {:?}",
+                self.bodies.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_receipt(&self, message_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(r) = self
+                .receipts()
+                .into_iter()
+                .find(|r| r["messageId"] == message_id)
+            {
+                return r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no receipt for {message_id}; got {:?}",
+                self.bodies.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn options(target: &str, rate: u32) -> ServiceOptions {
+    ServiceOptions {
+        webhook: Some(WebhookConfig {
+            target: target.parse().unwrap(),
+            secret: Secret::new(SECRET),
+        }),
+        send_rate_per_min: rate,
+    }
+}
+
+async fn start(emu: &EmulatorHandle, dir: &Path, target: &str, rate: u32) -> Service {
+    let store = Store::open(dir).unwrap();
+    let svc = Service::start_with(
+        driver_config(&emu.ws_url(), emu),
+        store,
+        local(),
+        options(target, rate),
+    )
+    .await
+    .unwrap();
+    let mut link = svc.link();
+    wait_state(&mut link, DEADLINE, "connected", LinkState::is_connected).await;
+    svc
+}
+
+async fn post_send(svc: &Service, secret: Option<&str>, body: Value) -> (u16, HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{}/send", svc.http_addr()))
+        .timeout(Duration::from_secs(70))
+        .json(&body);
+    if let Some(s) = secret {
+        req = req.header(shared::SECRET_HEADER, s);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let json = resp.json().await.unwrap_or(Value::Null);
+    (status, headers, json)
+}
+
+async fn send_text(svc: &Service, to: &str, text: &str, key: &str) -> String {
+    let (status, _, body) = post_send(
+        svc,
+        Some(SECRET),
+        json!({"to": to, "type": "text", "text": text, "idempotencyKey": key}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    body["messageId"].as_str().unwrap().to_owned()
+}
+
+struct Pair {
+    emu: EmulatorHandle,
+    dir_a: tempfile::TempDir,
+    dir_b: tempfile::TempDir,
+    hook_a: Recorder,
+    hook_b: Recorder,
+}
+
+async fn setup() -> Pair {
+    let emu = emulator().await;
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    pair_as(&emu, dir_a.path(), PHONE).await;
+    pair_as(&emu, dir_b.path(), PHONE_B).await;
+    Pair {
+        emu,
+        dir_a,
+        dir_b,
+        hook_a: Recorder::start().await,
+        hook_b: Recorder::start().await,
+    }
+}
+
+#[tokio::test]
+async fn texts_both_ways_are_forwarded_once_with_receipts_and_idempotent_replay() {
+    let p = setup().await;
+    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+
+    let id = send_text(&a, PHONE_B, "hello from A", "k-1").await;
+    let got = p.hook_b.wait_text("hello from A").await;
+    assert_eq!(got["messageId"], id.as_str());
+    assert_eq!(got["type"], "text");
+    let remote = got["remoteJid"].as_str().unwrap();
+    let alt = got["remoteJidAlt"].as_str().unwrap_or_default();
+    assert!(
+        remote == format!("{PHONE}@s.whatsapp.net") || alt == format!("{PHONE}@s.whatsapp.net"),
+        "sender not named by phone or alt: {got}"
+    );
+    assert!(got["timestamp"].as_i64().unwrap() > 1_600_000_000);
+
+    // B's device acknowledged it: A forwards a delivered receipt for its message
+    let receipt = p.hook_a.wait_receipt(&id).await;
+    assert_eq!(receipt["status"], "delivered");
+
+    // replay: same key and body → same id, nothing sent again
+    let again = send_text(&a, PHONE_B, "hello from A", "k-1").await;
+    assert_eq!(again, id);
+    // same key, other body → 409
+    let (status, _, body) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "text", "text": "different", "idempotencyKey": "k-1"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // B replies by JID; A receives it
+    let reply = send_text(
+        &b,
+        &format!("{PHONE}@s.whatsapp.net"),
+        "hi A, B here",
+        "r-1",
+    )
+    .await;
+    let got = p.hook_a.wait_text("hi A, B here").await;
+    assert_eq!(got["messageId"], reply.as_str());
+
+    // a later message from A arrives after the replay, and the first one exactly once
+    send_text(&a, PHONE_B, "second from A", "k-2").await;
+    p.hook_b.wait_text("second from A").await;
+    let firsts = p
+        .hook_b
+        .messages()
+        .iter()
+        .filter(|m| m["messageId"] == id.as_str())
+        .count();
+    assert_eq!(firsts, 1, "{:?}", p.hook_b.messages());
+    let texts: Vec<_> = p
+        .hook_b
+        .messages()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("hello from A"), json!("second from A")]);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_session() {
+    let p = setup().await;
+    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+    send_text(&a, PHONE_B, "warm-up", "w-1").await;
+    p.hook_b.wait_text("warm-up").await;
+
+    // B goes offline; A's message waits in the server's offline queue
+    b.shutdown().await;
+    send_text(&a, PHONE_B, "while you were away", "w-2").await;
+    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+    p.hook_b.wait_text("while you were away").await;
+
+    // A restarts on the same state directory: no QR, the Signal session continues
+    a.shutdown().await;
+    let devices_before = p.emu.devices().len();
+    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    assert_eq!(
+        p.emu.devices().len(),
+        devices_before,
+        "no new device paired"
+    );
+    // the idempotency record survived the restart
+    let (status, _, body) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "text", "text": "while you were away", "idempotencyKey": "w-2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    send_text(&a, PHONE_B, "after restart", "w-3").await;
+    p.hook_b.wait_text("after restart").await;
+    send_text(&b, PHONE, "B answers after A's restart", "rb-1").await;
+    p.hook_a.wait_text("B answers after A's restart").await;
+    let count = p
+        .hook_b
+        .messages()
+        .iter()
+        .filter(|m| m["text"] == "while you were away")
+        .count();
+    assert_eq!(count, 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn target_down_entries_are_retried_and_delivered_once_each_in_order() {
+    let p = setup().await;
+    p.hook_b.up.store(false, Ordering::SeqCst);
+    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 60).await;
+    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
+    for i in 1..=3 {
+        send_text(&a, PHONE_B, &format!("queued {i}"), &format!("q-{i}")).await;
+    }
+    // B has them in its outbox and keeps being refused
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (_, h) = health(b.http_addr()).await;
+        if h["outboxBacklog"].as_u64() == Some(3) && *p.hook_b.refused.lock().unwrap() >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog never reached 3: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.hook_b.up.store(true, Ordering::SeqCst);
+    p.hook_b.wait_text("queued 3").await;
+    let texts: Vec<_> = p
+        .hook_b
+        .messages()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![json!("queued 1"), json!("queued 2"), json!("queued 3")]
+    );
+    let (_, h) = health(b.http_addr()).await;
+    assert_eq!(h["outboxBacklog"], 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_validation_auth_pacing_and_not_connected() {
+    let p = setup().await;
+    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 1).await;
+    let ok_body = json!({"to": PHONE_B, "type": "text", "text": "x", "idempotencyKey": "v-1"});
+
+    let (s, _, _) = post_send(&a, None, ok_body.clone()).await;
+    assert_eq!(s, 401);
+    let (s, _, _) = post_send(&a, Some("wrong-secret-value"), ok_body.clone()).await;
+    assert_eq!(s, 401);
+
+    for (body, field) in [
+        (
+            json!({"to": "abc", "type": "text", "text": "x", "idempotencyKey": "v"}),
+            "to",
+        ),
+        (
+            json!({"to": "123@g.us", "type": "text", "text": "x", "idempotencyKey": "v"}),
+            "to",
+        ),
+        (
+            json!({"to": PHONE_B, "type": "text", "text": "x"}),
+            "idempotencyKey",
+        ),
+        (
+            json!({"to": PHONE_B, "type": "text", "text": "", "idempotencyKey": "v"}),
+            "text",
+        ),
+        (
+            json!({"to": PHONE_B, "type": "text", "text": "é".repeat(65_537), "idempotencyKey": "v"}),
+            "text",
+        ),
+    ] {
+        let (s, _, b) = post_send(&a, Some(SECRET), body).await;
+        assert_eq!(s, 400, "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains(field),
+            "{b} should name {field}"
+        );
+    }
+    let (s, _, b) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "media", "mediaUrl": "https://x/y.jpg", "idempotencyKey": "m"}),
+    )
+    .await;
+    assert_eq!(s, 501);
+    assert!(b["error"].as_str().unwrap().contains("not implemented"));
+
+    // pacing at 1/min with a burst of 5: the sixth new message is refused with Retry-After
+    for i in 0..5 {
+        send_text(&a, PHONE_B, &format!("burst {i}"), &format!("b-{i}")).await;
+    }
+    let (s, h, _) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "text", "text": "one too many", "idempotencyKey": "b-6"}),
+    )
+    .await;
+    assert_eq!(s, 429);
+    let after: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(after >= 1);
+    // a replay is not paced: it sends nothing
+    let (s, _, _) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "text", "text": "burst 0", "idempotencyKey": "b-0"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // not connected (the server is unreachable) → 503 with Retry-After
+    a.shutdown().await;
+    let store = Store::open(p.dir_a.path()).unwrap();
+    let a = Service::start_with(
+        driver_config("ws://127.0.0.1:9/ws/chat", &p.emu),
+        store,
+        local(),
+        options(&p.hook_a.url, 20),
+    )
+    .await
+    .unwrap();
+    let (s, h, b) = post_send(
+        &a,
+        Some(SECRET),
+        json!({"to": PHONE_B, "type": "text", "text": "offline", "idempotencyKey": "o-1"}),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert!(h.contains_key("retry-after"));
+    a.shutdown().await;
+}
