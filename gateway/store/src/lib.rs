@@ -17,7 +17,8 @@
 //! - [`postgres::PostgresStore`]: READ COMMITTED; races are settled by the unique indexes
 //!   (`ON CONFLICT DO NOTHING`, the loser waits and writes nothing); deadlocks and
 //!   serialization failures re-run the transaction; `claim_jobs` uses `FOR UPDATE SKIP LOCKED`;
-//!   event inserts are serialised by an advisory lock so cursors follow commit order.
+//!   event cursors are numbered after commit by a sequencer, so they follow commit order
+//!   without serialising writers.
 //!
 //! Both run the same SQL (`src/common`, compiled once per backend) over their own migrations
 //! (`migrations/sqlite`, `migrations/postgres`, embedded). Times are unix milliseconds.

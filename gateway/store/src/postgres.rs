@@ -5,17 +5,20 @@
 //! the race between two messages from one new contact is resolved in `common::contacts`.
 //! Deadlocks and serialization failures re-run the whole transaction a few times.
 //!
-//! Event cursors: an identity column hands out ids at insert, not at commit, so a reader could
-//! see event 8 before event 7 commits and skip 7 forever. Every event insert therefore first
-//! takes a transaction-scoped advisory lock (held until commit) and is the last statement of
-//! its transaction: ids are handed out in commit order.
+//! Event cursors: an identity column hands out ids at insert, not at commit, so a reader using
+//! ids could see event 8 before event 7 commits and skip 7 forever. Events are therefore read by
+//! `seq`, a number given after commit by a sequencer ([`PostgresStore::sequence_events`], run
+//! before every read): one sequencer at a time numbers the committed, unnumbered events, and its
+//! batch becomes visible atomically, so readers always see a gap-free prefix. Writers never wait
+//! for each other (an earlier design held a lock from the event insert through commit, which
+//! serialised every webhook's commit and its fsync).
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
 
 use crate::StoreResult;
 use crate::error::map_sqlx;
@@ -94,12 +97,39 @@ impl PostgresStore {
         self.write.begin().await
     }
 
-    /// Takes the event lock until commit, see the module docs.
-    async fn before_event(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// The column events are read and paged by.
+    const EVENT_CURSOR: &'static str = "seq";
+
+    /// Numbers committed events that have no cursor yet, in id order, after the highest cursor
+    /// given so far. If another sequencer is running, returns at once: that one numbers them.
+    async fn sequence_events(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.write.begin().await?;
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(EVENT_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        if ours {
+            sqlx::query(
+                "WITH base AS (SELECT COALESCE(MAX(seq), 0) AS top FROM events), \
+                      todo AS (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn \
+                               FROM events WHERE seq IS NULL) \
+                 UPDATE events e SET seq = base.top + todo.rn \
+                 FROM todo, base WHERE e.id = todo.id",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Waits for the sequencer (blocking lock) so an event just committed gets its cursor.
+    async fn sequence_events_now(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.write.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(EVENT_LOCK_KEY)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await?;
+        self.sequence_events().await
     }
 }

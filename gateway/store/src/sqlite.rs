@@ -15,9 +15,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::map_sqlx;
 use crate::{StoreError, StoreResult};
@@ -141,8 +141,16 @@ impl SqliteStore {
         self.write.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Nothing to do: SQLite commits one writer at a time, so event ids follow commit order.
-    async fn before_event(_conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    /// The column events are read and paged by: ids already follow commit order here.
+    const EVENT_CURSOR: &'static str = "id";
+
+    /// Nothing to number (see [`Self::EVENT_CURSOR`]).
+    async fn sequence_events(&self) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    /// Nothing to wait for.
+    async fn sequence_events_now(&self) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }

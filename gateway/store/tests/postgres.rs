@@ -143,3 +143,62 @@ async fn unreachable_server_is_unavailable() {
         "{err:?}"
     );
 }
+
+/// An event whose transaction commits after a later-inserted event must still be delivered to a
+/// reader whose cursor has already moved past the later one (the reason cursors are numbered
+/// after commit on PostgreSQL).
+#[tokio::test]
+async fn event_that_commits_late_is_not_skipped_by_a_cursor() {
+    let Some(url) = server_url() else { return };
+    let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+    admin(&url, &format!("CREATE DATABASE {name}")).await;
+    let db_url = with_database(&url, &name);
+    let result = AssertUnwindSafe(async {
+        let store = PostgresStore::connect(&db_url).await.unwrap();
+        store.migrate().await.unwrap();
+        let event = |kind: &str| crm_store::NewEvent {
+            kind: kind.into(),
+            contact_id: None,
+            message_id: None,
+            payload: serde_json::json!({}),
+            created_at: 1,
+        };
+
+        // A writer inserts an event (lower id) and has not committed yet.
+        let mut slow = PgConnection::connect(&db_url).await.unwrap();
+        let mut tx = slow.begin().await.unwrap();
+        sqlx::query("INSERT INTO events (kind, payload, created_at) VALUES ('late', '{}', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+
+        // Another event commits meanwhile; a reader sees it and moves its cursor past it.
+        let cursor = store.append_event(&event("early")).await.unwrap();
+        let first = store.events_after(0, 100).await.unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["early"]
+        );
+        assert_eq!(first[0].id, cursor);
+
+        // The slow writer commits: the reader gets its event after the cursor it holds.
+        tx.commit().await.unwrap();
+        let next = store.events_after(cursor, 100).await.unwrap();
+        assert_eq!(
+            next.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["late"]
+        );
+        assert!(next[0].id > cursor);
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    admin(
+        &url,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -3,7 +3,7 @@
 //! This directory is compiled twice: once inside [`crate::sqlite`] and once inside
 //! [`crate::postgres`] (each includes it with `#[path]`). The parent module supplies `Db` (the
 //! sqlx database type), `Backend` (the store struct with `read`/`write` pools, `begin()`,
-//! `before_event()`), `CLAIM_SQL` and `MIGRATOR`; everything else is written once, in SQL both
+//! `EVENT_CURSOR` and `sequence_events()`), `CLAIM_SQL` and `MIGRATOR`; everything else is written once, in SQL both
 //! engines accept (`$n` placeholders, `ON CONFLICT`, `RETURNING`, 0/1 flags, `CASE` instead of
 //! `MAX`/`GREATEST`).
 
@@ -55,11 +55,9 @@ fn parse_identity_kind(s: &str) -> Result<IdentityKind, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("unknown identity kind {s:?}")))
 }
 
-/// Appends an event inside a write transaction. Must be the last statement before commit: on
-/// PostgreSQL `before_event` takes a lock held until commit, so cursors are handed out in
-/// commit order and a reader never skips an event that commits late.
+/// Appends an event inside a write transaction and returns its row id. Readers page by
+/// `Backend::EVENT_CURSOR`, which follows commit order (see `sequence_events`).
 async fn insert_event(conn: &mut Conn, event: &NewEvent) -> Res<i64> {
-    Backend::before_event(conn).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO events (kind, contact_id, message_id, payload, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",

@@ -9,7 +9,8 @@ use super::{
 };
 use crate::error::map_sqlx;
 use crate::{
-    Contact, Conversation, Event, Identity, MediaMeta, Message, MessageMedia, StoreResult,
+    Contact, Conversation, Event, Identity, MediaMeta, Message, MessageMedia, StoreError,
+    StoreResult,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -252,15 +253,18 @@ pub(super) async fn message(b: &Backend, id: i64) -> StoreResult<Option<Message>
 
 /// [`crate::Store::events_after`].
 pub(super) async fn events_after(b: &Backend, after: i64, limit: i64) -> StoreResult<Vec<Event>> {
-    let rows = sqlx::query(
-        "SELECT id, kind, contact_id, message_id, payload, created_at FROM events \
-         WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit.max(0))
-    .fetch_all(&b.read)
-    .await
-    .map_err(map_sqlx)?;
+    b.sequence_events().await.map_err(map_sqlx)?;
+    let cursor = Backend::EVENT_CURSOR;
+    let sql = format!(
+        "SELECT {cursor} AS id, kind, contact_id, message_id, payload, created_at FROM events \
+         WHERE {cursor} > $1 ORDER BY {cursor} LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit.max(0))
+        .fetch_all(&b.read)
+        .await
+        .map_err(map_sqlx)?;
     rows.iter()
         .map(|row| {
             let payload: String = row.try_get("payload").map_err(map_sqlx)?;
@@ -274,6 +278,17 @@ pub(super) async fn events_after(b: &Backend, after: i64, limit: i64) -> StoreRe
             })
         })
         .collect()
+}
+
+/// The read cursor of the event with row id `id` (see `Backend::EVENT_CURSOR`).
+pub(super) async fn event_cursor(b: &Backend, id: i64) -> StoreResult<i64> {
+    let sql = format!("SELECT {} FROM events WHERE id = $1", Backend::EVENT_CURSOR);
+    let cursor: Option<i64> = sqlx::query_scalar(&sql)
+        .bind(id)
+        .fetch_one(&b.read)
+        .await
+        .map_err(map_sqlx)?;
+    cursor.ok_or_else(|| StoreError::Corrupt(format!("event {id} has no cursor after sequencing")))
 }
 
 /// [`crate::Store::raw_webhook_count`].

@@ -88,13 +88,16 @@ impl Store for Backend {
     }
 
     async fn append_event(&self, event: &NewEvent) -> StoreResult<i64> {
-        with_retry(|| async {
+        let id = with_retry(|| async {
             let mut tx = self.begin().await?;
             let id = insert_event(&mut tx, event).await?;
             tx.commit().await?;
             Ok(id)
         })
-        .await
+        .await?;
+        // The cursor is given after commit (PostgreSQL) or is the id itself (SQLite).
+        self.sequence_events_now().await.map_err(map_sqlx)?;
+        read::event_cursor(self, id).await
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<Event>> {
