@@ -317,3 +317,59 @@ pub async fn monitor(st: std::sync::Arc<crate::AppState>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    #[test]
+    fn failover_variables_are_filled_from_contact_and_text() {
+        let t = FailoverTemplate {
+            content_sid: "HX0123456789abcdef0123456789abcdef".into(),
+            variables: [("1", "{name}"), ("2", "re: {text} ({phone})")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
+        let v: Value = serde_json::from_str(&t.render(
+            Some("Dana"),
+            Some("שלום \"x\""),
+            Some("+972501234567"),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"1": "Dana", "2": "re: שלום \"x\" (+972501234567)"})
+        );
+        // No name: the number stands in, so no variable is empty.
+        let v: Value = serde_json::from_str(&t.render(None, None, Some("+972501234567"))).unwrap();
+        assert_eq!(v["1"], "+972501234567");
+    }
+
+    #[test]
+    fn outbound_settings_are_validated_naming_the_variable() {
+        let raw = |vars: Option<&str>, rate: Option<&str>| RawConfig {
+            gateway_data_dir: Some("/tmp/x".into()),
+            twilio_failover_variables: vars.map(str::to_owned),
+            twilio_send_rate: rate.map(str::to_owned),
+            ..RawConfig::default()
+        };
+        let c = Config::from_raw(raw(None, None)).unwrap();
+        assert_eq!(c.twilio_send_rate, crate::config::DEFAULT_TWILIO_SEND_RATE);
+        assert_eq!(
+            c.failover_variables.get("2").map(String::as_str),
+            Some("{text}")
+        );
+        let c = Config::from_raw(raw(Some(r#"{"1":"{text}"}"#), Some("50"))).unwrap();
+        assert_eq!((c.failover_variables.len(), c.twilio_send_rate), (1, 50));
+        for (vars, rate, var) in [
+            (Some("[1]"), None, "TWILIO_FAILOVER_VARIABLES"),
+            (Some("{}"), None, "TWILIO_FAILOVER_VARIABLES"),
+            (None, Some("0"), "TWILIO_SEND_RATE"),
+            (None, Some("fast"), "TWILIO_SEND_RATE"),
+        ] {
+            assert_eq!(Config::from_raw(raw(vars, rate)).unwrap_err().var, var);
+        }
+    }
+}

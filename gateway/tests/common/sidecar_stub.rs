@@ -176,8 +176,11 @@ impl SidecarStub {
         }
     }
 
-    /// Listens again on the same port.
+    /// Listens again on the same port (nothing to do while still listening).
     pub async fn restart(&mut self) {
+        if self.task.is_some() {
+            return;
+        }
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         self.serve(listener);
     }
