@@ -97,7 +97,11 @@ pub async fn outbox_lease_attempt_retry_and_sent(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let m = store.message(id).await.unwrap().unwrap();
-    assert_eq!(m.status, MessageStatus::Queued, "queued until a provider takes it");
+    assert_eq!(
+        m.status,
+        MessageStatus::Queued,
+        "queued until a provider takes it"
+    );
     assert_eq!(m.business_number, "+14155238886");
     assert_eq!(m.attributes["routed"], true);
 
