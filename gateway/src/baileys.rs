@@ -2,9 +2,10 @@
 //!
 //! Authentication: `X-BAILEYS-SECRET` compared in constant time (missing → 401, wrong → 403);
 //! when `X-BAILEYS-TIMESTAMP` and `X-BAILEYS-SIGNATURE` are sent, the HMAC over timestamp and
-//! body must verify too (→ 403). The body is [`shared::InboundMessage`].
-//! Receipts about our own outbound messages are not part of the contract yet; when the sidecar
-//! starts sending them they get their own `type` and a branch next to [`to_inbound`].
+//! body must verify too (→ 403). The body is [`shared::InboundMessage`], or — told apart by
+//! `"event":"receipt"` — a [`shared::ReceiptEvent`] about one of our outbound messages, which
+//! becomes a status update ([`to_status`]: provider Baileys, provider message id = `messageId`,
+//! `delivered`/`read`; `played` counts as `read`).
 
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use crm_store::{
-    Identity, IdentityKind, Millis, NewInboundMessage, PendingMedia, Provider, RawWebhook,
+    Identity, IdentityKind, MessageStatus, Millis, NewInboundMessage, PendingMedia, Provider,
+    RawWebhook, StatusOutcome, StatusUpdate,
 };
 use serde_json::{Map, Value, json};
 use shared::{InboundMessage, Jid, JidServer};
@@ -156,6 +158,82 @@ pub fn to_inbound(
     })
 }
 
+/// A sidecar receipt as a status update of our outbound message `messageId`.
+pub fn to_status(ev: &shared::ReceiptEvent, raw: RawWebhook) -> Result<StatusUpdate, PayloadError> {
+    parse_chat_jid("remoteJid", &ev.remote_jid)?;
+    let id = ev.message_id.trim();
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(bad("messageId", "must be a short non-empty id"));
+    }
+    let status = match ev.status.as_str() {
+        "delivered" => MessageStatus::Delivered,
+        "read" | "played" => MessageStatus::Read,
+        other => {
+            return Err(bad(
+                "status",
+                format!("`{other}` is not delivered, read or played"),
+            ));
+        }
+    };
+    let at = ev
+        .timestamp
+        .checked_mul(1000)
+        .filter(|t| *t > 0)
+        .unwrap_or(raw.received_at);
+    Ok(StatusUpdate {
+        provider: Provider::Baileys,
+        provider_message_id: id.to_owned(),
+        status,
+        error_code: None,
+        at,
+        raw,
+    })
+}
+
+/// The `event` of a body, when it has one (receipts); `None` for a message.
+fn event_of(body: &[u8]) -> Result<Option<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        event: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .map(|p| p.event)
+        .map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+async fn receipt(st: &AppState, body: &[u8], raw: RawWebhook) -> Response {
+    let m = &st.metrics;
+    let update = match serde_json::from_slice::<shared::ReceiptEvent>(body)
+        .map_err(|e| format!("invalid JSON body: {e}"))
+        .and_then(|ev| to_status(&ev, raw).map_err(|e| e.to_string()))
+    {
+        Ok(u) => u,
+        Err(e) => {
+            m.webhook(Route::Baileys, Outcome::BadRequest);
+            return reason(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    match st.store.apply_status(&update).await {
+        Ok(outcome) => {
+            let metric = if outcome == StatusOutcome::Duplicate {
+                Outcome::Duplicate
+            } else {
+                Outcome::Stored
+            };
+            m.webhook(Route::Baileys, metric);
+            tracing::debug!(route = PATH, id = %update.provider_message_id, status = update.status.as_str(), ?outcome, "sidecar receipt");
+            st.notify_events();
+            empty(StatusCode::NO_CONTENT)
+        }
+        Err(e) => {
+            m.webhook(Route::Baileys, Outcome::Unavailable);
+            tracing::error!(route = PATH, error = %e, "store failed on a sidecar receipt; answering 503");
+            empty(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -213,6 +291,31 @@ pub async fn webhook(State(st): State<Arc<AppState>>, headers: HeaderMap, body: 
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected application/json",
         );
+    }
+    match event_of(&body) {
+        Ok(None) => {}
+        Ok(Some(event)) if event == shared::ReceiptEvent::EVENT => {
+            let raw = RawWebhook {
+                provider: Provider::Baileys,
+                route: PATH.to_owned(),
+                content_type,
+                body: body.to_vec(),
+                idempotency_token: None,
+                received_at: now,
+            };
+            return receipt(&st, &body, raw).await;
+        }
+        Ok(Some(other)) => {
+            m.webhook(Route::Baileys, Outcome::BadRequest);
+            return reason(
+                StatusCode::BAD_REQUEST,
+                format!("event: `{other}` is not a known event (receipt)"),
+            );
+        }
+        Err(e) => {
+            m.webhook(Route::Baileys, Outcome::BadRequest);
+            return reason(StatusCode::BAD_REQUEST, e);
+        }
     }
     let msg: InboundMessage = match serde_json::from_slice(&body) {
         Ok(msg) => msg,

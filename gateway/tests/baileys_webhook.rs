@@ -178,3 +178,70 @@ async fn unset_secret_answers_401() {
     assert_eq!(t.store().raw_webhook_count().await.unwrap(), 0);
     t.app.shutdown().await.unwrap();
 }
+
+/// Receipts the sidecar forwards for our outbound messages move their status forward.
+#[tokio::test]
+async fn receipt_events_update_the_outbound_status() {
+    use crm_store::{
+        Identity, IdentityKind, MessageStatus, NewOutboundMessage, OutboundOutcome, Provider,
+    };
+    let t = start().await;
+    let store = t.store();
+    let now = unix_now() * 1000;
+    let contact = store
+        .upsert_contact(
+            &[Identity {
+                kind: IdentityKind::WaJid,
+                value: "972501234567@s.whatsapp.net".into(),
+            }],
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    let created = store
+        .insert_outbound(&NewOutboundMessage {
+            idempotency_key: "rcpt-1".into(),
+            request_hash: "h".into(),
+            contact_id: contact,
+            provider: Provider::Baileys,
+            business_number: "baileys".into(),
+            kind: "text".into(),
+            body: Some("hi".into()),
+            attributes: json!({}),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let OutboundOutcome::Created { message_id } = created else {
+        panic!("{created:?}");
+    };
+    store
+        .mark_outbound_sent(
+            message_id,
+            Provider::Baileys,
+            "3EB0RCPT01",
+            MessageStatus::Sent,
+        )
+        .await
+        .unwrap();
+    let receipt = |status: &str| {
+        json!({"event": "receipt", "remoteJid": "972501234567@s.whatsapp.net",
+               "messageId": "3EB0RCPT01", "status": status, "timestamp": unix_now()})
+        .to_string()
+    };
+    let status_now = || async { store.message(message_id).await.unwrap().unwrap().status };
+    assert_eq!(t.baileys(&receipt("delivered")).await, 204);
+    assert_eq!(status_now().await, MessageStatus::Delivered);
+    assert_eq!(t.baileys(&receipt("read")).await, 204);
+    assert_eq!(status_now().await, MessageStatus::Read);
+    // a late "delivered" does not move it back
+    assert_eq!(t.baileys(&receipt("delivered")).await, 204);
+    assert_eq!(status_now().await, MessageStatus::Read);
+    assert_eq!(t.baileys(&receipt("exploded")).await, 400);
+    let unknown_event = json!({"event": "typing", "remoteJid": "972501234567@s.whatsapp.net"});
+    assert_eq!(t.baileys(&unknown_event.to_string()).await, 400);
+    // no contact or inbound message came out of the receipts
+    assert_eq!(t.contacts().await.len(), 1);
+    t.app.shutdown().await.unwrap();
+}
