@@ -427,3 +427,35 @@ async fn bad_input_is_refused_naming_the_field() {
     assert!(e.stub.sends().is_empty() && e.tw.messages().is_empty());
     assert_eq!(e.app.store().outbox_pending().await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twilio_63016_overrides_our_clock_for_the_next_message() {
+    let e = env().await;
+    e.twilio_inbound(CUSTOMER).await;
+    // Twilio's clock says the window has closed; ours (receive time) says it is open.
+    e.tw.set_clock_offset(25 * 3600);
+    let (_, v) = e
+        .send(json!({"to": format!("+{CUSTOMER}"), "text": "free-form", "idempotencyKey": "x-1"}))
+        .await;
+    assert_eq!(v["provider"], "twilio");
+    let id = v["id"].as_i64().unwrap();
+    let store = e.app.store();
+    let failed = wait_for(Duration::from_secs(10), "63016 callback applied", || {
+        let store = store.clone();
+        async move {
+            let m = store.message(id).await.unwrap()?;
+            (m.status == MessageStatus::Failed).then_some(m)
+        }
+    })
+    .await;
+    assert_eq!(failed.error_code.as_deref(), Some("63016"));
+    // The next message is not sent free-form again: the failover template goes out.
+    let (_, v) = e
+        .send(json!({"to": format!("+{CUSTOMER}"), "text": "second try", "idempotencyKey": "x-2"}))
+        .await;
+    e.delivered(v["id"].as_i64().unwrap()).await;
+    let sent = e.tw.messages();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].content_sid, None);
+    assert_eq!(sent[1].content_sid.as_deref(), Some(FAILOVER_SID));
+}
