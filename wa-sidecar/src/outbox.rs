@@ -341,4 +341,70 @@ mod tests {
         assert_eq!(bodies, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
         assert_eq!(store.outbox_len(), 3);
     }
+
+    /// A target that accepts everything except bodies containing `bad` (400), recording what
+    /// it accepted after checking the signature.
+    async fn target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        use axum::http::{HeaderMap, StatusCode};
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+        let rec = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let rec = rec.clone();
+                async move {
+                    let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_owned();
+                    let now = (crate::driver::now_ms() / 1000) as i64;
+                    let signed = shared::signature::verify(
+                        b"k",
+                        &h(shared::TIMESTAMP_HEADER),
+                        &h(shared::SIGNATURE_HEADER),
+                        &body,
+                        now,
+                    );
+                    if signed.is_err() || h(shared::SECRET_HEADER) != "k" {
+                        return StatusCode::FORBIDDEN;
+                    }
+                    if body.windows(3).any(|w| w == b"bad") {
+                        return StatusCode::BAD_REQUEST;
+                    }
+                    rec.lock().unwrap().push(body.to_vec());
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/hook"), seen)
+    }
+
+    #[tokio::test]
+    async fn permanent_refusal_goes_to_dead_letter_and_does_not_block_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let ob = Outbox::open(&store).unwrap();
+        for body in [&b"{\"n\":1}"[..], b"{\"n\":\"bad\"}", b"{\"n\":3}"] {
+            ob.push(body).unwrap();
+        }
+        let (url, seen) = target().await;
+        let fwd = Forwarder::new(ob.clone(), url, Secret::new("k")).unwrap();
+        let (stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(fwd.run(stop));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while ob.backlog() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "outbox never drained"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, vec![b"{\"n\":1}".to_vec(), b"{\"n\":3}".to_vec()]);
+        let dead = store.tree(DEAD_LETTER_TREE).unwrap();
+        let dead: Vec<_> = dead.iter().values().map(|v| v.unwrap().to_vec()).collect();
+        assert_eq!(dead, vec![b"{\"n\":\"bad\"}".to_vec()]);
+    }
 }

@@ -290,6 +290,14 @@ async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_
     // A restarts on the same state directory: no QR, the Signal session continues
     a.shutdown().await;
     let devices_before = p.emu.devices().len();
+    let b_prekeys = |emu: &EmulatorHandle| {
+        emu.devices()
+            .iter()
+            .find(|d| d.jid.starts_with(PHONE_B))
+            .map(|d| d.prekeys)
+            .unwrap()
+    };
+    let b_prekeys_before = b_prekeys(&p.emu);
     let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
     assert_eq!(
         p.emu.devices().len(),
@@ -306,6 +314,12 @@ async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_
     assert_eq!(status, 200, "{body}");
     send_text(&a, PHONE_B, "after restart", "w-3").await;
     p.hook_b.wait_text("after restart").await;
+    // the stored session was used: no new session, so none of B's one-time prekeys was taken
+    assert_eq!(
+        b_prekeys(&p.emu),
+        b_prekeys_before,
+        "A fetched a new bundle for B"
+    );
     send_text(&b, PHONE, "B answers after A's restart", "rb-1").await;
     p.hook_a.wait_text("B answers after A's restart").await;
     let count = p
