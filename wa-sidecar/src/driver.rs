@@ -3,7 +3,11 @@
 //!
 //! One session ([`Driver::session`]) follows the poll order `wa-core` documents: drain events
 //! (persisting and flushing the device on `DeviceChanged` before anything else is sent), drain
-//! transmits, then wait for a WebSocket message, the next timer or shutdown.
+//! transmits, then wait for a WebSocket message, the next timer, a `/send` command or shutdown.
+//!
+//! Once logged in, stanzas go to a [`wa_core::messaging::Messenger`] ([`crate::messaging`]):
+//! its Signal writes land in sled ([`crate::signal_store`]), received messages and receipts in
+//! the outbox ([`crate::outbox`]), and sled is flushed before any node it produced is sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -103,7 +103,9 @@ impl Messaging {
             return Ok(false);
         };
         let handled = m.handle_node(&mut self.signal, node, now_ms(), &mut rand::rngs::OsRng);
-        self.drain(conn)?;
+        if handled {
+            self.drain(conn)?;
+        }
         Ok(handled)
     }
 

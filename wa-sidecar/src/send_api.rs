@@ -227,13 +227,9 @@ pub async fn send(
         Ok(Reservation::Conflict) => return conflict(),
         Err(e) => return storage_failure(e),
     }
-    if let Ok(mut f) = api.in_flight.lock() {
-        f.insert(v.key.clone());
-    }
+    let guard = InFlight::enter(&api.in_flight, &v.key);
     let result = dispatch(&api, v.to, v.text, &message_id, &v.key).await;
-    if let Ok(mut f) = api.in_flight.lock() {
-        f.remove(&v.key);
-    }
+    drop(guard);
     match result {
         SendResult::Sent => ok(&message_id),
         SendResult::NotConnected => {
@@ -251,6 +247,32 @@ pub async fn send(
         }
         SendResult::Failed(reason) => {
             error(StatusCode::BAD_GATEWAY, format!("send failed: {reason}"))
+        }
+    }
+}
+
+/// Marks a key as being sent by this process until dropped (also when the caller goes away).
+struct InFlight {
+    set: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl InFlight {
+    fn enter(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Self {
+        if let Ok(mut f) = set.lock() {
+            f.insert(key.to_owned());
+        }
+        InFlight {
+            set: set.clone(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.set.lock() {
+            f.remove(&self.key);
         }
     }
 }
@@ -327,6 +349,33 @@ fn replay(api: &SendApi, v: &Valid, record: crate::idempotency::Record) -> Respo
                      unknown and it is not resent",
                 )
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_numbers_or_user_jids_without_device() {
+        assert_eq!(
+            parse_recipient("+972 50-123-4567").unwrap().to_string(),
+            "972501234567@s.whatsapp.net"
+        );
+        assert_eq!(
+            parse_recipient("123456789012345@lid").unwrap().to_string(),
+            "123456789012345@lid"
+        );
+        for bad in [
+            "",
+            "abc",
+            "972501234567:3@s.whatsapp.net",
+            "1203@g.us",
+            "x@nowhere",
+        ] {
+            let err = parse_recipient(bad).unwrap_err();
+            assert!(err.starts_with("to:"), "{bad}: {err}");
         }
     }
 }
