@@ -290,6 +290,20 @@ mod tests {
     }
 
     #[test]
+    fn send_rate_defaults_to_20_and_must_be_positive() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.send_rate_per_min, 20);
+        let c =
+            Config::from_lookup(|n| (n == vars::SEND_RATE_PER_MIN).then(|| "90".into())).unwrap();
+        assert_eq!(c.send_rate_per_min, 90);
+        for bad in ["0", "-1", "fast"] {
+            let err = Config::from_lookup(|n| (n == vars::SEND_RATE_PER_MIN).then(|| bad.into()))
+                .unwrap_err();
+            assert!(err.to_string().contains("WA_SEND_RATE_PER_MIN"), "{err}");
+        }
+    }
+
+    #[test]
     fn secret_is_redacted_in_debug() {
         let env = [
             ("BAILEYS_WEBHOOK_TARGET", "https://crm.example/hook"),

@@ -422,8 +422,20 @@ async fn send_validation_auth_pacing_and_not_connected() {
     assert_eq!(s, 501);
     assert!(b["error"].as_str().unwrap().contains("not implemented"));
 
-    // pacing at 1/min with a burst of 5: the sixth new message is refused with Retry-After
-    for i in 0..5 {
+    // a number nobody uses: the send fails (502 with the reason), and a replay reports the same
+    // failure without trying again
+    let unknown =
+        json!({"to": "972500000999", "type": "text", "text": "anyone?", "idempotencyKey": "u-1"});
+    let (s, _, b) = post_send(&a, Some(SECRET), unknown.clone()).await;
+    assert_eq!(s, 502, "{b}");
+    let reason = b["error"].as_str().unwrap().to_owned();
+    assert!(reason.starts_with("send failed"), "{reason}");
+    let (s, _, b) = post_send(&a, Some(SECRET), unknown).await;
+    assert_eq!(s, 502);
+    assert_eq!(b["error"].as_str().unwrap(), reason);
+
+    // pacing at 1/min with a burst of 5 (the failed send above took one token): the sixth new message is refused with Retry-After
+    for i in 0..4 {
         send_text(&a, PHONE_B, &format!("burst {i}"), &format!("b-{i}")).await;
     }
     let (s, h, _) = post_send(
