@@ -137,7 +137,7 @@ pub async fn outbox_lease_attempt_retry_and_sent(store: Arc<dyn Store>) {
             id,
             Provider::Twilio,
             "SMob3",
-            MessageStatus::Queued,
+            MessageStatus::Sent,
             T0 + 50_001,
         )
         .await
