@@ -334,7 +334,7 @@ async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_
 }
 
 #[tokio::test]
-async fn target_down_entries_are_retried_and_delivered_once_each_in_order() {
+async fn target_down_entries_survive_a_restart_and_are_delivered_once_each_in_order() {
     let p = setup().await;
     p.hook_b.up.store(false, Ordering::SeqCst);
     let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 60).await;
@@ -355,8 +355,15 @@ async fn target_down_entries_are_retried_and_delivered_once_each_in_order() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // B restarts with the backlog on disk (the server was acknowledged long ago)
+    b.shutdown().await;
+    assert_eq!(Store::open(p.dir_b.path()).unwrap().outbox_len(), 3);
     p.hook_b.up.store(true, Ordering::SeqCst);
+    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
     p.hook_b.wait_text("queued 3").await;
+    // one more message after the backlog: it comes last, and nothing was delivered twice
+    send_text(&a, PHONE_B, "queued 4", "q-4").await;
+    p.hook_b.wait_text("queued 4").await;
     let texts: Vec<_> = p
         .hook_b
         .messages()
@@ -365,7 +372,12 @@ async fn target_down_entries_are_retried_and_delivered_once_each_in_order() {
         .collect();
     assert_eq!(
         texts,
-        vec![json!("queued 1"), json!("queued 2"), json!("queued 3")]
+        vec![
+            json!("queued 1"),
+            json!("queued 2"),
+            json!("queued 3"),
+            json!("queued 4")
+        ]
     );
     let (_, h) = health(b.http_addr()).await;
     assert_eq!(h["outboxBacklog"], 0);
