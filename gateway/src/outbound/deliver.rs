@@ -383,7 +383,8 @@ async fn route(
                                     id,
                                     retry_at(entry.attempts, None),
                                     &reason,
-                                    ambiguous,
+                                    // An unresolved earlier sidecar attempt stays unresolved.
+                                    ambiguous || pinned,
                                 )
                                 .await;
                             return note(r, id, "a retry");
