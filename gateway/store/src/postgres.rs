@@ -97,6 +97,15 @@ impl PostgresStore {
         self.write.begin().await
     }
 
+    /// No group commit: PostgreSQL commits concurrent transactions in parallel (and groups
+    /// their WAL flushes itself).
+    async fn record_inbound_grouped(
+        &self,
+        _msg: &crate::NewInboundMessage,
+    ) -> Option<StoreResult<crate::InboundOutcome>> {
+        None
+    }
+
     /// The column events are read and paged by.
     const EVENT_CURSOR: &'static str = "seq";
 

@@ -27,21 +27,35 @@ pub(super) async fn record(b: &Backend, msg: &NewInboundMessage) -> StoreResult<
     if already_stored(b, msg).await? {
         return Ok(InboundOutcome::Duplicate);
     }
+    // SQLite commits a group of waiting webhooks together (one fsync); see `sqlite::batch`.
+    if let Some(outcome) = b.record_inbound_grouped(msg).await {
+        return outcome;
+    }
     with_retry(|| attempt(b, msg)).await
 }
 
 async fn attempt(b: &Backend, msg: &NewInboundMessage) -> Res<InboundOutcome> {
     let mut tx = b.begin().await?;
+    let outcome = write(&mut tx, msg).await?;
     // Dropping `tx` without commit rolls back: a duplicate writes nothing.
-    let Some(raw_id) = insert_raw(&mut tx, &msg.raw).await? else {
+    if matches!(outcome, InboundOutcome::Stored { .. }) {
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
+/// The writes of one inbound message on an open transaction (or savepoint). On
+/// [`InboundOutcome::Duplicate`] the caller must roll back: some rows may have been written.
+pub(crate) async fn write(tx: &mut Conn, msg: &NewInboundMessage) -> Res<InboundOutcome> {
+    let Some(raw_id) = insert_raw(&mut *tx, &msg.raw).await? else {
         return Ok(InboundOutcome::Duplicate);
     };
     let now = msg.raw.received_at;
     let contact_id =
-        contacts::upsert_in(&mut tx, &msg.identities, msg.display_name.as_deref(), now).await?;
+        contacts::upsert_in(&mut *tx, &msg.identities, msg.display_name.as_deref(), now).await?;
     let at = msg.provider_timestamp.unwrap_or(now);
     upsert_conversation(
-        &mut tx,
+        &mut *tx,
         contact_id,
         msg.provider,
         &msg.business_number,
@@ -49,12 +63,12 @@ async fn attempt(b: &Backend, msg: &NewInboundMessage) -> Res<InboundOutcome> {
         at,
     )
     .await?;
-    let Some(message_id) = insert_message(&mut tx, msg, contact_id, raw_id).await? else {
+    let Some(message_id) = insert_message(&mut *tx, msg, contact_id, raw_id).await? else {
         return Ok(InboundOutcome::Duplicate);
     };
-    touch_contact(&mut tx, contact_id, at).await?;
+    touch_contact(&mut *tx, contact_id, at).await?;
     for media in &msg.media {
-        add_media_slot(&mut tx, msg, message_id, media, now).await?;
+        add_media_slot(&mut *tx, msg, message_id, media, now).await?;
     }
     let event = NewEvent {
         kind: "wa.inbound".into(),
@@ -72,8 +86,7 @@ async fn attempt(b: &Backend, msg: &NewInboundMessage) -> Res<InboundOutcome> {
         }),
         created_at: now,
     };
-    insert_event(&mut tx, &event).await?;
-    tx.commit().await?;
+    insert_event(&mut *tx, &event).await?;
     Ok(InboundOutcome::Stored {
         message_id,
         contact_id,

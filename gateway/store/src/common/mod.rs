@@ -8,7 +8,7 @@
 //! `MAX`/`GREATEST`).
 
 mod contacts;
-mod inbound;
+pub(super) mod inbound;
 mod jobs;
 mod outbound;
 mod outbox;
