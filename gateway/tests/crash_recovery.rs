@@ -3,56 +3,17 @@
 //! nothing new. Runs the real binary as a child process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::process::{GatewayProcess, wait_ready};
+
 const SECRET: &str = "crash-test-secret";
 const API_TOKEN: &str = "crash-test-api-token";
-
-struct Gateway {
-    child: Child,
-}
-
-impl Gateway {
-    fn spawn(data_dir: &std::path::Path, port: u16) -> Gateway {
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("GATEWAY_BIND", format!("127.0.0.1:{port}"))
-            .env("GATEWAY_DATA_DIR", data_dir)
-            .env("BAILEYS_WEBHOOK_SECRET", SECRET)
-            .env("GATEWAY_API_TOKEN", API_TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway binary starts");
-        Gateway { child }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("gateway not ready within 30 s");
-}
 
 fn body(i: u32) -> String {
     serde_json::json!({
@@ -150,7 +111,11 @@ async fn sigkill_under_load_loses_nothing_that_was_acknowledged() {
         .build()
         .unwrap();
 
-    let gw = Gateway::spawn(dir.path(), port);
+    let env = [
+        ("BAILEYS_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("GATEWAY_API_TOKEN", API_TOKEN.to_owned()),
+    ];
+    let gw = GatewayProcess::spawn(dir.path(), port, &env);
     wait_ready(&client, &base).await;
 
     // 8 senders stream webhooks; the gateway is killed once at least 200 have been acknowledged.
@@ -184,7 +149,7 @@ async fn sigkill_under_load_loses_nothing_that_was_acknowledged() {
     let acked: Vec<u32> = acked.lock().unwrap().clone();
 
     // Restart on the same data dir: every acknowledged webhook is there exactly once.
-    let _gw = Gateway::spawn(dir.path(), port);
+    let _gw = GatewayProcess::spawn(dir.path(), port, &env);
     wait_ready(&client, &base).await;
     let counts = stored_ids(&client, &base).await;
     for &i in &acked {

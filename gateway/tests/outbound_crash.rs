@@ -3,11 +3,14 @@
 //! message); after a restart on the same data folder every message is delivered exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use twilio_emulator::{EmulatorConfig, FaultSpec, InboundSpec, TwilioEmulator};
+
+use common::process::{GatewayProcess, wait_ready};
 
 const API_TOKEN: &str = "outbound-crash-api-token";
 const PUBLIC: &str = "https://gw.example.com";
@@ -15,51 +18,17 @@ const FROM: &str = "whatsapp:+14155238886";
 const CUSTOMER: &str = "+972503334455";
 const N: usize = 24;
 
-struct Gateway {
-    child: Child,
-}
-
-impl Gateway {
-    fn spawn(data_dir: &std::path::Path, port: u16, tw: &TwilioEmulator) -> Gateway {
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("GATEWAY_BIND", format!("127.0.0.1:{port}"))
-            .env("GATEWAY_DATA_DIR", data_dir)
-            .env("GATEWAY_API_TOKEN", API_TOKEN)
-            .env("PUBLIC_BASE_URL", PUBLIC)
-            .env("TWILIO_AUTH_TOKEN", tw.auth_token())
-            .env("TWILIO_ACCOUNT_SID", tw.account_sid())
-            .env("TWILIO_WA_FROM", FROM)
-            .env("TWILIO_API_BASE", tw.base_url())
-            .env("TWILIO_SEND_RATE", "20")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway binary starts");
-        Gateway { child }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("gateway not ready within 30 s");
+/// The gateway's configuration against the Twilio emulator.
+fn gateway_env(tw: &TwilioEmulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEWAY_API_TOKEN", API_TOKEN.to_owned()),
+        ("PUBLIC_BASE_URL", PUBLIC.to_owned()),
+        ("TWILIO_AUTH_TOKEN", tw.auth_token().to_owned()),
+        ("TWILIO_ACCOUNT_SID", tw.account_sid().to_owned()),
+        ("TWILIO_WA_FROM", FROM.to_owned()),
+        ("TWILIO_API_BASE", tw.base_url().to_owned()),
+        ("TWILIO_SEND_RATE", "20".to_owned()),
+    ]
 }
 
 async fn outbound_with_sid(client: &reqwest::Client, base: &str) -> Option<usize> {
@@ -117,7 +86,7 @@ async fn killed_mid_delivery_every_message_goes_out_exactly_once() {
         .build()
         .unwrap();
 
-    let gw = Gateway::spawn(dir.path(), port, &tw);
+    let gw = GatewayProcess::spawn(dir.path(), port, &gateway_env(&tw));
     wait_ready(&client, &base).await;
     // The customer writes to our Twilio number: free-form replies are allowed.
     tw.customer_sends(InboundSpec {
@@ -171,7 +140,7 @@ async fn killed_mid_delivery_every_message_goes_out_exactly_once() {
         count: Some(0),
     })
     .unwrap();
-    let _gw = Gateway::spawn(dir.path(), port, &tw);
+    let _gw = GatewayProcess::spawn(dir.path(), port, &gateway_env(&tw));
     wait_ready(&client, &base).await;
     // Entries leased by the killed process are due again after their lease (30 s).
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -4,6 +4,7 @@
 
 pub mod flaky;
 pub mod outbound_env;
+pub mod process;
 pub mod sidecar_stub;
 
 use std::future::Future;

@@ -3,7 +3,9 @@
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Backend, insert_event, insert_raw, json_text, touch_contact, upsert_conversation};
+use super::{
+    Backend, Conn, insert_event, insert_raw, json_text, touch_contact, upsert_conversation,
+};
 use crate::error::{Res, map_sqlx, with_retry};
 use crate::{
     Direction, MessageStatus, NewEvent, NewOutboundMessage, OutboundOutcome, Provider,
@@ -79,6 +81,19 @@ pub(super) async fn insert(b: &Backend, msg: &NewOutboundMessage) -> StoreResult
 
 async fn insert_once(b: &Backend, msg: &NewOutboundMessage) -> Res<OutboundOutcome> {
     let mut tx = b.begin().await?;
+    let outcome = insert_queued(&mut tx, msg).await?;
+    // Existing / Conflict wrote nothing; dropping `tx` rolls back.
+    if matches!(outcome, OutboundOutcome::Created { .. }) {
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
+/// Inserts `msg` as a queued outbound message on an open transaction and moves its
+/// conversation and contact forward, or reports the message its idempotency key already names
+/// (`Existing` for the same request, `Conflict` for another). Shared by `insert_outbound` and
+/// the outbox's `enqueue_outbound`.
+pub(super) async fn insert_queued(tx: &mut Conn, msg: &NewOutboundMessage) -> Res<OutboundOutcome> {
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = $1")
         .bind(msg.contact_id)
         .fetch_optional(&mut *tx)
@@ -109,7 +124,7 @@ async fn insert_once(b: &Backend, msg: &NewOutboundMessage) -> Res<OutboundOutco
     .await?;
     if let Some(message_id) = created {
         upsert_conversation(
-            &mut tx,
+            &mut *tx,
             msg.contact_id,
             msg.provider,
             &msg.business_number,
@@ -117,8 +132,7 @@ async fn insert_once(b: &Backend, msg: &NewOutboundMessage) -> Res<OutboundOutco
             msg.created_at,
         )
         .await?;
-        touch_contact(&mut tx, msg.contact_id, msg.created_at).await?;
-        tx.commit().await?;
+        touch_contact(&mut *tx, msg.contact_id, msg.created_at).await?;
         return Ok(OutboundOutcome::Created { message_id });
     }
     // The key exists (maybe committed by a concurrent request we just waited for).

@@ -5,12 +5,12 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{
-    Backend, OUTBOX_CLAIM_SQL, insert_event, json_text, parse_provider, touch_contact,
+    Backend, OUTBOX_CLAIM_SQL, insert_event, json_text, outbound, parse_provider,
     upsert_conversation,
 };
 use crate::error::{Res, map_sqlx, with_retry};
 use crate::{
-    Direction, MessageStatus, Millis, NewEvent, NewOutboundMessage, OutboundOutcome, OutboundRoute,
+    MessageStatus, Millis, NewEvent, NewOutboundMessage, OutboundOutcome, OutboundRoute,
     OutboxEntry, Provider, StoreError, StoreResult,
 };
 
@@ -29,63 +29,16 @@ async fn enqueue_once(
     event: &NewEvent,
 ) -> Res<OutboundOutcome> {
     let mut tx = b.begin().await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = $1")
-        .bind(msg.contact_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        return Err(StoreError::NotFound(format!("contact {}", msg.contact_id)).into());
-    }
-    let status = MessageStatus::Queued;
-    let created: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (contact_id, direction, provider, business_number, kind, body, \
-           attributes, status, status_rank, created_at, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-    )
-    .bind(msg.contact_id)
-    .bind(Direction::Outbound.as_str())
-    .bind(msg.provider.as_str())
-    .bind(&msg.business_number)
-    .bind(&msg.kind)
-    .bind(msg.body.as_deref())
-    .bind(json_text(&msg.attributes))
-    .bind(status.as_str())
-    .bind(i64::from(status.rank()))
-    .bind(msg.created_at)
-    .bind(&msg.idempotency_key)
-    .bind(&msg.request_hash)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(message_id) = created else {
-        let row = sqlx::query("SELECT id, request_hash FROM messages WHERE idempotency_key = $1")
-            .bind(&msg.idempotency_key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Database("idempotency key conflict but no row".into()))?;
-        let message_id: i64 = row.try_get("id")?;
-        let hash: Option<String> = row.try_get("request_hash")?;
-        return Ok(if hash.as_deref() == Some(msg.request_hash.as_str()) {
-            OutboundOutcome::Existing { message_id }
-        } else {
-            OutboundOutcome::Conflict
-        });
+    let outcome = outbound::insert_queued(&mut tx, msg).await?;
+    let OutboundOutcome::Created { message_id } = outcome else {
+        // Existing / Conflict wrote nothing; dropping `tx` rolls back.
+        return Ok(outcome);
     };
     sqlx::query("INSERT INTO outbox (message_id, run_at, created_at) VALUES ($1, $2, $2)")
         .bind(message_id)
         .bind(msg.created_at)
         .execute(&mut *tx)
         .await?;
-    upsert_conversation(
-        &mut tx,
-        msg.contact_id,
-        msg.provider,
-        &msg.business_number,
-        None,
-        msg.created_at,
-    )
-    .await?;
-    touch_contact(&mut tx, msg.contact_id, msg.created_at).await?;
     let mut event = event.clone();
     event.message_id = Some(message_id);
     event.contact_id = Some(msg.contact_id);
