@@ -2,6 +2,8 @@
 //! pairing through the library API, and waiting on conditions with deadlines.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod recorder;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
