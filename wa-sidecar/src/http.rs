@@ -1,4 +1,5 @@
-//! The sidecar's HTTP API (axum): `GET /health` and `POST /send` ([`crate::send_api`]).
+//! The sidecar's HTTP API (axum): `GET /health`, `GET /metrics` (Prometheus text) and
+//! `POST /send` ([`crate::send_api`]).
 
 use std::sync::Arc;
 
@@ -46,10 +47,11 @@ impl HttpState {
     }
 }
 
-/// The router: `GET /health`, `POST /send`.
+/// The router: `GET /health`, `GET /metrics`, `POST /send`.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/send", post(crate::send_api::send))
         .with_state(state)
 }
@@ -65,6 +67,39 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// Prometheus text: whether the WhatsApp session works (and why not), and the inbound outbox.
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    let link = state.link.borrow().clone();
+    let (backlog, dead) = state
+        .store
+        .as_ref()
+        .map_or((0, 0), |s| (s.outbox_len(), s.dead_letter_len()));
+    let health = link.health(None, backlog);
+    let reason = health.reason.as_deref().unwrap_or("connected");
+    let body = format!(
+        "# HELP wa_sidecar_connected 1 when the WhatsApp session is connected.\n\
+         # TYPE wa_sidecar_connected gauge\n\
+         wa_sidecar_connected {}\n\
+         # HELP wa_sidecar_state The session state (1 for the current one).\n\
+         # TYPE wa_sidecar_state gauge\n\
+         wa_sidecar_state{{state=\"{reason}\"}} 1\n\
+         # HELP wa_sidecar_outbox_backlog Received messages not yet accepted by the webhook target.\n\
+         # TYPE wa_sidecar_outbox_backlog gauge\n\
+         wa_sidecar_outbox_backlog {backlog}\n\
+         # HELP wa_sidecar_dead_letters Messages the webhook target refused for good.\n\
+         # TYPE wa_sidecar_dead_letters gauge\n\
+         wa_sidecar_dead_letters {dead}\n",
+        u8::from(health.connected),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
 }
 
 #[cfg(test)]
@@ -134,5 +169,32 @@ mod tests {
             assert_eq!(body["reason"], reason);
             assert!(!body.to_string().contains("secret-qr"));
         }
+    }
+
+    #[tokio::test]
+    async fn metrics_report_state_backlog_and_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outbox = store.tree(crate::store::OUTBOX_TREE).unwrap();
+        outbox.insert(1u64.to_be_bytes(), b"{}".as_slice()).unwrap();
+        outbox.insert(2u64.to_be_bytes(), b"{}".as_slice()).unwrap();
+        let dead = store.tree(crate::store::DEAD_LETTER_TREE).unwrap();
+        dead.insert(3u64.to_be_bytes(), b"{}".as_slice()).unwrap();
+
+        let (_tx, rx) = watch::channel(LinkState::NotPaired);
+        let resp = router(HttpState::new(rx, Some(store)))
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("\nwa_sidecar_connected 0\n"), "{text}");
+        assert!(
+            text.contains("wa_sidecar_state{state=\"not_paired\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("\nwa_sidecar_outbox_backlog 2\n"), "{text}");
+        assert!(text.contains("\nwa_sidecar_dead_letters 1\n"), "{text}");
     }
 }

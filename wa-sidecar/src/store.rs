@@ -209,6 +209,11 @@ impl Store {
         self.tree(OUTBOX_TREE).map_or(0, |t| t.len() as u64)
     }
 
+    /// Entries the webhook target refused for good (kept for an operator to inspect).
+    pub fn dead_letter_len(&self) -> u64 {
+        self.tree(DEAD_LETTER_TREE).map_or(0, |t| t.len() as u64)
+    }
+
     /// A fresh id, strictly increasing across restarts (sled's `generate_id`).
     pub fn next_id(&self) -> Result<u64, StoreError> {
         self.db.generate_id().map_err(|e| self.sled_err(e))
