@@ -8,8 +8,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,91 +16,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
+use wa_emulator::baileys_harness::{self, BaileysHarness, STEP};
 use wa_sidecar::config::{Secret, WebhookConfig};
 use wa_sidecar::{LinkState, Service, ServiceOptions, Store};
 
 const SECRET: &str = "interop-secret";
 const BAILEYS_PHONE: &str = "972500000012";
-const STEP: Duration = Duration::from_secs(60);
-
-fn harness_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/baileys")
-}
-
-fn ready() -> bool {
-    if !harness_dir()
-        .join("node_modules/@whiskeysockets/baileys")
-        .is_dir()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tests/interop/baileys/node_modules missing: run `npm ci` there (CI must)"
-        );
-        eprintln!("NOTICE: skipping Baileys interop: run `npm ci` in tests/interop/baileys");
-        return false;
-    }
-    true
-}
-
-/// A running `node harness.mjs`.
-struct Baileys {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<String>,
-}
-
-impl Baileys {
-    fn spawn(ws_url: &str, auth_dir: &Path) -> Self {
-        let mut child = Command::new("node")
-            .arg("harness.mjs")
-            .arg(ws_url)
-            .arg(auth_dir)
-            .current_dir(harness_dir())
-            .env("BAILEYS_LOG_LEVEL", "fatal")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawning node");
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        Baileys {
-            _child: child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    async fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let line = match timeout_at(deadline, self.lines.next_line()).await {
-                Err(_) => panic!("no `{prefix}` line within {STEP:?}; saw {:?}", self.seen),
-                Ok(Err(e)) => panic!("reading harness output: {e}"),
-                Ok(Ok(None)) => panic!("harness exited before `{prefix}`; saw {:?}", self.seen),
-                Ok(Ok(Some(line))) => line,
-            };
-            self.seen.push(line.clone());
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    async fn command(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-}
 
 async fn record(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> StatusCode {
     seen.lock()
@@ -113,7 +33,7 @@ async fn record(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> Stat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_and_baileys_exchange_texts() {
-    if !ready() {
+    if !baileys_harness::ready() {
         return;
     }
     let emu = emulator().await;
@@ -121,7 +41,7 @@ async fn sidecar_and_baileys_exchange_texts() {
     let auth = tempfile::tempdir().unwrap();
     pair(&emu, dir.path()).await;
 
-    let mut baileys = Baileys::spawn(&emu.ws_url(), auth.path());
+    let mut baileys = BaileysHarness::spawn(&emu.ws_url(), auth.path());
     let qr = baileys.expect("qr-data: ").await;
     let device = emu.scan(&qr, BAILEYS_PHONE).await.unwrap();
     assert_eq!(baileys.expect("open ").await, device.jid);

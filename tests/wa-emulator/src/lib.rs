@@ -30,6 +30,7 @@
 
 mod admin;
 pub mod adv;
+pub mod baileys_harness;
 pub mod certs;
 mod connection;
 pub mod iq;

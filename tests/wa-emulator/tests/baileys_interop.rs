@@ -6,114 +6,13 @@
 //! set and otherwise prints a notice and passes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::path::Path;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::time::{Instant, timeout_at};
+use wa_emulator::baileys_harness::{self, BaileysHarness};
 use wa_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
 const PHONE: &str = "972500000001";
-/// Generous per-step deadline: Baileys itself finishes each step in a second or two.
-const STEP: Duration = Duration::from_secs(60);
-
-fn harness_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/baileys")
-}
-
-/// One running `node harness.mjs` process and the lines it printed.
-struct Baileys {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<String>,
-}
-
-impl Baileys {
-    fn spawn(ws_url: &str, auth_dir: &Path) -> Self {
-        let mut child = Command::new("node")
-            .arg("harness.mjs")
-            .arg(ws_url)
-            .arg(auth_dir)
-            .current_dir(harness_dir())
-            .env(
-                "BAILEYS_LOG_LEVEL",
-                std::env::var("BAILEYS_LOG_LEVEL").unwrap_or_else(|_| "fatal".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawning node");
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        Self {
-            child,
-            stdin: Some(stdin),
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one starts with `prefix`; returns the rest of it. Fails at the deadline
-    /// or when the process ends, showing what it printed.
-    async fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let line = match timeout_at(deadline, self.lines.next_line()).await {
-                Err(_) => panic!("no `{prefix}` line within {STEP:?}; saw {:?}", self.seen),
-                Ok(Err(e)) => panic!("reading harness output: {e}"),
-                Ok(Ok(None)) => panic!("harness exited before `{prefix}`; saw {:?}", self.seen),
-                Ok(Ok(Some(line))) => line,
-            };
-            self.seen.push(line.clone());
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    /// Sends one command line to the harness (e.g. `send <jid> <text>`).
-    async fn command(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("harness stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    /// Waits for a received text message; returns it as JSON.
-    async fn message(&mut self) -> Value {
-        serde_json::from_str(&self.expect("message ").await).unwrap()
-    }
-
-    /// Graceful stop: closing stdin makes the harness finish writing its auth state and exit.
-    async fn stop(mut self) {
-        drop(self.stdin.take());
-        self.expect("stopped").await;
-        let deadline = Instant::now() + STEP;
-        if timeout_at(deadline, self.child.wait()).await.is_err() {
-            let _ = self.child.kill().await;
-            panic!("harness did not exit after `stopped`");
-        }
-    }
-
-    /// For a harness that already exited on its own (e.g. after a logout).
-    async fn reap(mut self) {
-        let deadline = Instant::now() + STEP;
-        let status = timeout_at(deadline, self.child.wait())
-            .await
-            .expect("harness still running")
-            .unwrap();
-        assert_eq!(status.code(), Some(3), "exit code after logout");
-    }
-}
-
 async fn post(client: &reqwest::Client, emu: &EmulatorHandle, path: &str, body: Value) -> Value {
     let res = client
         .post(format!("{}{path}", emu.admin_url()))
@@ -127,20 +26,9 @@ async fn post(client: &reqwest::Client, emu: &EmulatorHandle, path: &str, body: 
     value
 }
 
-fn node_modules_present() -> bool {
-    harness_dir()
-        .join("node_modules/@whiskeysockets/baileys")
-        .is_dir()
-}
-
 /// False (after a notice) when the npm peer is not installed; panics instead under `CI`.
 fn ready() -> bool {
-    if !node_modules_present() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tests/interop/baileys/node_modules missing: run `npm ci` there (CI must)"
-        );
-        eprintln!("NOTICE: skipping Baileys interop: run `npm ci` in tests/interop/baileys");
+    if !baileys_harness::ready() {
         return false;
     }
     let _ = tracing_subscriber::fmt()
@@ -154,8 +42,8 @@ fn ready() -> bool {
 }
 
 /// Starts Baileys with fresh auth in `dir`, scans its QR for `phone`, waits until it is open.
-async fn paired(emu: &EmulatorHandle, phone: &str, dir: &Path) -> (Baileys, String) {
-    let mut baileys = Baileys::spawn(&emu.ws_url(), dir);
+async fn paired(emu: &EmulatorHandle, phone: &str, dir: &Path) -> (BaileysHarness, String) {
+    let mut baileys = BaileysHarness::spawn(&emu.ws_url(), dir);
     let qr = baileys.expect("qr-data: ").await;
     let device = emu.scan(&qr, phone).await.unwrap();
     assert_eq!(baileys.expect("open ").await, device.jid);
@@ -206,7 +94,7 @@ async fn two_baileys_devices_exchange_texts_online_and_offline() {
     a.command("send 972500000012@s.whatsapp.net while you were away")
         .await;
     a.expect("sent ").await;
-    let mut b = Baileys::spawn(&emu.ws_url(), dir_b.path());
+    let mut b = BaileysHarness::spawn(&emu.ws_url(), dir_b.path());
     let got = b.message().await;
     assert_eq!(got["text"], "while you were away");
 
@@ -221,8 +109,9 @@ async fn two_baileys_devices_exchange_texts_online_and_offline() {
         assert_eq!(peer.expect("close ").await, "401");
         peer.expect("logged-out").await;
     }
-    a.reap().await;
-    b.reap().await;
+    for status in [a.reap().await, b.reap().await] {
+        assert_eq!(status.code(), Some(3), "exit code after logout");
+    }
     emu.shutdown().await;
 }
 
@@ -237,7 +126,7 @@ async fn unmodified_baileys_pairs_logs_in_reconnects_and_is_logged_out() {
 
     // 1. Fresh auth: Baileys shows a QR; the "phone" scans it; Baileys is told to restart (515),
     //    reconnects with the login payload and opens.
-    let mut baileys = Baileys::spawn(&emu.ws_url(), auth.path());
+    let mut baileys = BaileysHarness::spawn(&emu.ws_url(), auth.path());
     let qr = baileys.expect("qr-data: ").await;
     let device = post(
         &client,
@@ -259,12 +148,12 @@ async fn unmodified_baileys_pairs_logs_in_reconnects_and_is_logged_out() {
     baileys.stop().await;
 
     // 2. A new process with the saved auth state logs in without any QR.
-    let mut baileys = Baileys::spawn(&emu.ws_url(), auth.path());
+    let mut baileys = BaileysHarness::spawn(&emu.ws_url(), auth.path());
     assert_eq!(baileys.expect("open ").await, jid);
     assert!(
-        !baileys.seen.iter().any(|l| l.starts_with("qr-data")),
+        !baileys.seen().iter().any(|l| l.starts_with("qr-data")),
         "login must not show a QR: {:?}",
-        baileys.seen
+        baileys.seen()
     );
 
     // 3. The server drops every connection: Baileys reconnects and opens again.
@@ -277,6 +166,7 @@ async fn unmodified_baileys_pairs_logs_in_reconnects_and_is_logged_out() {
     assert_eq!(baileys.expect("close ").await, "401");
     baileys.expect("logged-out").await;
     assert!(emu.devices().is_empty());
-    baileys.reap().await;
+    let status = baileys.reap().await;
+    assert_eq!(status.code(), Some(3), "exit code after logout");
     emu.shutdown().await;
 }
