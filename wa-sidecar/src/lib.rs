@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod forwarder;
 pub mod http;
 pub mod idempotency;
 pub mod messaging;

@@ -6,31 +6,16 @@
 //! WhatsApp receipt/ack for that stanza is sent, so a message the server considers delivered
 //! is always on disk.
 //!
-//! [`Forwarder::run`] POSTs the entries, oldest first, one at a time (so in order per chat),
-//! to `BAILEYS_WEBHOOK_TARGET` with `X-BAILEYS-SECRET`, `X-BAILEYS-TIMESTAMP` and
-//! `X-BAILEYS-SIGNATURE` (see `shared::signature`). A 2xx deletes the entry. A network error,
-//! 5xx, 408 or 429 is retried with exponential backoff (1 s doubling, capped at 60 s, with
-//! ±25 % jitter). Any other 4xx is a permanent refusal: the entry is moved to the
-//! `dead_letter` tree with a warning, so that one malformed entry cannot block every later
-//! message forever. Entries are read from sled one at a time (bounded memory).
+//! [`crate::forwarder::Forwarder`] delivers the entries to `BAILEYS_WEBHOOK_TARGET`, in order
+//! per chat, and deletes each once the target accepted it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand::Rng;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use wa_binary::Jid;
 use wa_core::messaging::{ContentKind, Incoming, ReceiptEvent, ReceiptKind};
 
-use crate::config::Secret;
-use crate::store::{DEAD_LETTER_TREE, OUTBOX_TREE, Store, StoreError};
-
-/// First retry delay.
-pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
-/// Longest retry delay.
-pub const RETRY_MAX: Duration = Duration::from_secs(60);
-/// Timeout of one POST.
-pub const POST_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::store::{OUTBOX_TREE, Store, StoreError};
 
 /// Appends bodies to the outbox and wakes the forwarder. Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +56,20 @@ impl Outbox {
     /// Entries waiting.
     pub fn backlog(&self) -> u64 {
         self.tree.len() as u64
+    }
+
+    /// Completes when [`Outbox::push`] was called on this handle (or a clone) since the last
+    /// wake-up.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
     }
 }
 
@@ -145,179 +144,9 @@ pub fn receipt_bodies(ev: &ReceiptEvent, now_secs: i64) -> Vec<shared::ReceiptEv
         .collect()
 }
 
-/// What the target said about one POST.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx: delete.
-    Accepted,
-    /// Network error, 5xx, 408, 429: retry later.
-    Retry(String),
-    /// Any other 4xx (or 1xx/3xx): dead-letter.
-    Refused(u16),
-}
-
-/// Classifies an HTTP status.
-pub fn verdict(status: u16) -> Verdict {
-    match status {
-        200..=299 => Verdict::Accepted,
-        408 | 429 | 500..=599 => Verdict::Retry(format!("HTTP {status}")),
-        _ => Verdict::Refused(status),
-    }
-}
-
-/// Delay before retry number `attempt` (1-based): 1 s doubling to 60 s, ±25 % jitter.
-pub fn retry_delay(attempt: u32, rng: &mut impl Rng) -> Duration {
-    let base = RETRY_INITIAL
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(RETRY_MAX);
-    base.mul_f64(rng.gen_range(0.75..1.25)).min(RETRY_MAX)
-}
-
-/// POSTs the outbox to the webhook target. See the module docs.
-pub struct Forwarder {
-    outbox: Outbox,
-    dead: sled::Tree,
-    target: String,
-    secret: Secret,
-    client: reqwest::Client,
-}
-
-impl Forwarder {
-    /// A forwarder for `outbox` to `target`, signing with `secret`.
-    pub fn new(outbox: Outbox, target: String, secret: Secret) -> Result<Self, StoreError> {
-        let dead = outbox.store.tree(DEAD_LETTER_TREE)?;
-        let client = reqwest::Client::builder()
-            .timeout(POST_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Ok(Forwarder {
-            outbox,
-            dead,
-            target,
-            secret,
-            client,
-        })
-    }
-
-    async fn post(&self, body: &[u8]) -> Verdict {
-        let ts = (crate::driver::now_ms() / 1000) as i64;
-        let sig = shared::signature::sign(self.secret.expose().as_bytes(), ts, body);
-        let resp = self
-            .client
-            .post(&self.target)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(shared::SECRET_HEADER, self.secret.expose())
-            .header(shared::TIMESTAMP_HEADER, ts.to_string())
-            .header(shared::SIGNATURE_HEADER, sig)
-            .body(body.to_vec())
-            .send()
-            .await;
-        match resp {
-            Ok(r) => verdict(r.status().as_u16()),
-            Err(e) => Verdict::Retry(format!("request failed: {e}")),
-        }
-    }
-
-    /// Forwards until `shutdown` turns true. Storage errors are logged and retried.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut attempt = 0u32;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let first = match self.outbox.tree.first() {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox unreadable; retrying");
-                    None
-                }
-            };
-            let Some((key, body)) = first else {
-                let wake = self.outbox.wake.notified();
-                tokio::select! {
-                    () = wake => {}
-                    // the notify may have fired between `first()` and `notified()`
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.wait_for(|s| *s) => return,
-                }
-                continue;
-            };
-            match self.post(&body).await {
-                Verdict::Accepted => {
-                    attempt = 0;
-                    if let Err(e) = self.remove(&key, None) {
-                        tracing::error!(error = %e, "cannot delete a delivered outbox entry");
-                    }
-                    tracing::debug!(backlog = self.outbox.backlog(), "forwarded");
-                }
-                Verdict::Refused(status) => {
-                    attempt = 0;
-                    tracing::warn!(
-                        status,
-                        backlog = self.outbox.backlog(),
-                        "webhook target refused an entry for good; moved to dead_letter"
-                    );
-                    if let Err(e) = self.remove(&key, Some(&body)) {
-                        tracing::error!(error = %e, "cannot move an outbox entry to dead_letter");
-                    }
-                }
-                Verdict::Retry(reason) => {
-                    attempt = attempt.saturating_add(1);
-                    let delay = retry_delay(attempt, &mut rand::thread_rng());
-                    tracing::warn!(
-                        %reason,
-                        attempt,
-                        backlog = self.outbox.backlog(),
-                        delay_ms = delay.as_millis() as u64,
-                        "webhook delivery failed; retrying"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = shutdown.wait_for(|s| *s) => return,
-                    }
-                }
-            }
-        }
-    }
-
-    fn remove(&self, key: &[u8], dead: Option<&[u8]>) -> Result<(), StoreError> {
-        let store = &self.outbox.store;
-        if let Some(body) = dead {
-            self.dead.insert(key, body).map_err(|e| store.sled_err(e))?;
-        }
-        self.outbox
-            .tree
-            .remove(key)
-            .map_err(|e| store.sled_err(e))?;
-        store.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_are_classified() {
-        assert_eq!(verdict(204), Verdict::Accepted);
-        assert!(matches!(verdict(503), Verdict::Retry(_)));
-        assert!(matches!(verdict(429), Verdict::Retry(_)));
-        assert!(matches!(verdict(408), Verdict::Retry(_)));
-        assert_eq!(verdict(400), Verdict::Refused(400));
-        assert_eq!(verdict(401), Verdict::Refused(401));
-    }
-
-    #[test]
-    fn retry_delay_grows_and_is_capped() {
-        let mut rng = rand::thread_rng();
-        for _ in 0..50 {
-            let d1 = retry_delay(1, &mut rng);
-            assert!(d1 >= Duration::from_millis(750) && d1 <= Duration::from_millis(1250));
-            let d4 = retry_delay(4, &mut rng);
-            assert!(d4 >= Duration::from_secs(6) && d4 <= Duration::from_secs(10));
-            assert!(retry_delay(30, &mut rng) <= RETRY_MAX);
-        }
-    }
 
     #[test]
     fn outbox_keeps_order_across_reopen() {
@@ -340,71 +169,5 @@ mod tests {
             .collect();
         assert_eq!(bodies, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
         assert_eq!(store.outbox_len(), 3);
-    }
-
-    /// A target that accepts everything except bodies containing `bad` (400), recording what
-    /// it accepted after checking the signature.
-    async fn target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-        use axum::http::{HeaderMap, StatusCode};
-        let seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
-        let rec = seen.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                let rec = rec.clone();
-                async move {
-                    let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_owned();
-                    let now = (crate::driver::now_ms() / 1000) as i64;
-                    let signed = shared::signature::verify(
-                        b"k",
-                        &h(shared::TIMESTAMP_HEADER),
-                        &h(shared::SIGNATURE_HEADER),
-                        &body,
-                        now,
-                    );
-                    if signed.is_err() || h(shared::SECRET_HEADER) != "k" {
-                        return StatusCode::FORBIDDEN;
-                    }
-                    if body.windows(3).any(|w| w == b"bad") {
-                        return StatusCode::BAD_REQUEST;
-                    }
-                    rec.lock().unwrap().push(body.to_vec());
-                    StatusCode::NO_CONTENT
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (format!("http://{addr}/hook"), seen)
-    }
-
-    #[tokio::test]
-    async fn permanent_refusal_goes_to_dead_letter_and_does_not_block_the_rest() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
-        let ob = Outbox::open(&store).unwrap();
-        for body in [&b"{\"n\":1}"[..], b"{\"n\":\"bad\"}", b"{\"n\":3}"] {
-            ob.push(body).unwrap();
-        }
-        let (url, seen) = target().await;
-        let fwd = Forwarder::new(ob.clone(), url, Secret::new("k")).unwrap();
-        let (stop_tx, stop) = watch::channel(false);
-        let task = tokio::spawn(fwd.run(stop));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while ob.backlog() > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "outbox never drained"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        stop_tx.send(true).unwrap();
-        task.await.unwrap();
-        let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen, vec![b"{\"n\":1}".to_vec(), b"{\"n\":3}".to_vec()]);
-        let dead = store.tree(DEAD_LETTER_TREE).unwrap();
-        let dead: Vec<_> = dead.iter().values().map(|v| v.unwrap().to_vec()).collect();
-        assert_eq!(dead, vec![b"{\"n\":\"bad\"}".to_vec()]);
     }
 }

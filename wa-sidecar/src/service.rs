@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::WebhookConfig;
 use crate::driver::{Driver, DriverConfig, RunEnd};
+use crate::forwarder::Forwarder;
 use crate::http::{HttpState, router};
 use crate::idempotency::Idempotency;
-use crate::outbox::{Forwarder, Outbox};
+use crate::outbox::Outbox;
 use crate::send_api::SendApi;
 use crate::state::LinkState;
 use crate::store::{Store, StoreError};
