@@ -1,11 +1,13 @@
 //! The driver's side of [`wa_core::messaging::Messenger`]: one Messenger per logged-in
 //! session, fed every stanza the connection surfaces, its outputs carried out in order.
 //!
-//! Persistence order: every Messenger call writes its Signal state into sled
-//! ([`crate::signal_store`]); events are then acted on (an [`Incoming`] goes to the outbox,
-//! a finished send updates its idempotency record), and sled is flushed before the first
-//! node that follows is handed to the connection — and after the call in any case. So a ratchet
-//! step and an inbound message are on disk before the server sees our receipt or message.
+//! Persistence order: every Messenger call writes its Signal state into the store's pending
+//! writes ([`crate::signal_store`]); events are then acted on (an [`Incoming`] is staged for the
+//! outbox, a finished send updates its idempotency record); the Signal writes and the staged
+//! outbox entries are committed in one transaction and sled is flushed before the first node
+//! that follows is handed to the connection — and after the call in any case. So a ratchet step
+//! and the inbound message it decrypted are on disk together, before the server sees our
+//! receipt or message.
 
 use std::collections::HashMap;
 
@@ -54,6 +56,8 @@ pub(crate) struct Messaging {
     idempotency: Idempotency,
     messenger: Option<Messenger>,
     pending: HashMap<String, (String, oneshot::Sender<SendResult>)>,
+    /// Outbox bodies waiting for the next [`Messaging::commit`].
+    staged: Vec<Vec<u8>>,
 }
 
 impl Messaging {
@@ -65,6 +69,7 @@ impl Messaging {
             idempotency: Idempotency::open(store)?,
             messenger: None,
             pending: HashMap::new(),
+            staged: Vec::new(),
         })
     }
 
@@ -90,7 +95,23 @@ impl Messaging {
         self.signal
             .sync_prekeys(conn.device())
             .map_err(|e| self.store.data_err(e.0))?;
-        self.store.flush()
+        self.commit()
+    }
+
+    /// Writes the Signal state and the staged outbox entries in one transaction, then flushes.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let mut entries = Vec::with_capacity(self.staged.len());
+        for body in self.staged.drain(..) {
+            entries.push((self.store.next_id()?.to_be_bytes(), body));
+        }
+        self.signal
+            .commit(self.outbox.tree(), &entries)
+            .map_err(|e| self.store.data_err(e.0))?;
+        self.store.flush()?;
+        if !entries.is_empty() {
+            self.outbox.wake();
+        }
+        Ok(())
     }
 
     /// Offers a stanza to the Messenger; false when it is not a messaging stanza.
@@ -168,7 +189,7 @@ impl Messaging {
             match out {
                 Output::Send(node) => {
                     if dirty {
-                        self.store.flush()?;
+                        self.commit()?;
                         dirty = false;
                     }
                     conn.send_node(node);
@@ -180,14 +201,16 @@ impl Messaging {
             }
         }
         if dirty {
-            self.store.flush()?;
+            self.commit()?;
         }
         Ok(())
     }
 
-    fn push_json(&self, body: &impl serde::Serialize) -> Result<(), StoreError> {
+    /// Stages `body` for the outbox (written by the next [`Messaging::commit`]).
+    fn push_json(&mut self, body: &impl serde::Serialize) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(body).map_err(|e| self.store.data_err(e.to_string()))?;
-        self.outbox.push(&bytes)
+        self.staged.push(bytes);
+        Ok(())
     }
 
     fn on_event(&mut self, conn: &mut Connection, ev: MessengerEvent) -> Result<(), StoreError> {
@@ -243,7 +266,7 @@ impl Messaging {
                 self.push_json(&body)?;
                 tracing::info!(
                     id = %msg.id,
-                    backlog = self.outbox.backlog(),
+                    backlog = self.outbox.backlog() + self.staged.len() as u64,
                     "message received; queued for the webhook"
                 );
             }

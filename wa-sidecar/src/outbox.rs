@@ -1,10 +1,10 @@
 //! The durable inbound outbox and its forwarder.
 //!
-//! The driver turns every received message ([`inbound_body`]) and every receipt for one of our
-//! messages ([`receipt_bodies`]) into a JSON body and appends it to the sled `outbox` tree
-//! under a strictly increasing key ([`Outbox::push`]); the driver flushes sled before the
-//! WhatsApp receipt/ack for that stanza is sent, so a message the server considers delivered
-//! is always on disk.
+//! Every received message ([`inbound_body`]) and every receipt for one of our messages
+//! ([`receipt_bodies`]) becomes a JSON body in the sled `outbox` tree under a strictly
+//! increasing key. The driver's messaging layer writes them in the same transaction as the
+//! Signal state that decrypted them and flushes before the WhatsApp receipt/ack for that stanza
+//! is sent, so a message the server considers delivered is always on disk.
 //!
 //! [`crate::forwarder::Forwarder`] delivers the entries to `BAILEYS_WEBHOOK_TARGET`, in order
 //! per chat, and deletes each once the target accepted it.
@@ -56,6 +56,11 @@ impl Outbox {
     /// Entries waiting.
     pub fn backlog(&self) -> u64 {
         self.tree.len() as u64
+    }
+
+    /// Wakes the forwarder (after entries were written through [`Outbox::tree`]).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Completes when [`Outbox::push`] was called on this handle (or a clone) since the last

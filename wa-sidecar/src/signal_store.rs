@@ -1,14 +1,21 @@
 //! [`SledSignalStore`]: the Signal state of [`wa_core::messaging::Messenger`] in sled trees.
 //!
-//! Writes go to sled's page cache; the driver calls [`crate::Store::flush`] after every
-//! Messenger call and before transmitting anything that call produced, which is what the
-//! persistence contract of `wa_core::messaging::store` asks of a batching store ("persist
-//! before send or acknowledge").
+//! Writes are held in memory until [`SledSignalStore::commit`], which applies them — together
+//! with the outbox entries the same Messenger call produced — in one sled transaction. The
+//! driver commits and flushes after every Messenger call and before transmitting anything that
+//! call produced, which is what the persistence contract of `wa_core::messaging::store` asks of
+//! a batching store ("persist before send or acknowledge"). The transaction matters after a
+//! crash: a ratchet step that reached the disk without the message it decrypted would make the
+//! server's redelivery of that message a "duplicate", and the message would be lost.
 //!
 //! One-time prekeys mirror `DeviceState.prekeys` (the connection generates and uploads them;
 //! [`SledSignalStore::sync_prekeys`] copies them in whenever the device record changes, and
 //! `remove_prekey` plus `Connection::forget_prekey` drop a consumed one from both).
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sled::Transactional;
 use wa_core::DeviceState;
 use wa_core::messaging::{DeviceList, SignalStore, StoreError};
 use wa_signal::{PreKeyRecord, SenderKeyRecord, SessionRecord};
@@ -24,23 +31,30 @@ pub const SIGNAL_TREES: [&str; 7] = [
     "sig_devices",
 ];
 
+const SESSIONS: usize = 0;
+const IDENTITIES: usize = 1;
+const PREKEYS: usize = 2;
+const SENDER_KEYS: usize = 3;
+const LID_BY_PN: usize = 4;
+const PN_BY_LID: usize = 5;
+const DEVICES: usize = 6;
+
+/// Writes not yet committed: (tree index, key) → new value, `None` for a removal.
+type Pending = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+
 /// Signal sessions, identities, prekeys, sender keys, LID mappings and device lists in sled.
+/// Clones share the uncommitted writes.
 #[derive(Clone)]
 pub struct SledSignalStore {
-    sessions: sled::Tree,
-    identities: sled::Tree,
-    prekeys: sled::Tree,
-    sender_keys: sled::Tree,
-    lid_by_pn: sled::Tree,
-    pn_by_lid: sled::Tree,
-    devices: sled::Tree,
+    trees: [sled::Tree; 7],
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl std::fmt::Debug for SledSignalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledSignalStore")
-            .field("sessions", &self.sessions.len())
-            .field("prekeys", &self.prekeys.len())
+            .field("sessions", &self.trees[SESSIONS].len())
+            .field("prekeys", &self.trees[PREKEYS].len())
             .finish_non_exhaustive()
     }
 }
@@ -62,93 +76,132 @@ impl SledSignalStore {
     pub fn open(store: &crate::Store) -> Result<Self, crate::StoreError> {
         let t = |i: usize| store.tree(SIGNAL_TREES[i]);
         Ok(SledSignalStore {
-            sessions: t(0)?,
-            identities: t(1)?,
-            prekeys: t(2)?,
-            sender_keys: t(3)?,
-            lid_by_pn: t(4)?,
-            pn_by_lid: t(5)?,
-            devices: t(6)?,
+            trees: [t(0)?, t(1)?, t(2)?, t(3)?, t(4)?, t(5)?, t(6)?],
+            pending: Arc::default(),
         })
     }
 
-    /// Makes the prekey tree hold exactly the one-time prekeys of `device`.
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of `key` in tree `t`, uncommitted writes first.
+    fn get(&self, t: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.pending().get(&(t, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        Ok(self.trees[t]
+            .get(key)
+            .map_err(sled_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put(&self, t: usize, key: &[u8], value: Option<Vec<u8>>) {
+        self.pending().insert((t, key.to_vec()), value);
+    }
+
+    /// Writes not yet committed.
+    pub fn uncommitted(&self) -> usize {
+        self.pending().len()
+    }
+
+    /// Applies every uncommitted write and appends `outbox_entries` to `outbox`, all in one
+    /// transaction (durable at the next flush).
+    pub fn commit(
+        &self,
+        outbox: &sled::Tree,
+        outbox_entries: &[([u8; 8], Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut pending = self.pending();
+        if pending.is_empty() && outbox_entries.is_empty() {
+            return Ok(());
+        }
+        let mut trees: Vec<sled::Tree> = self.trees.to_vec();
+        trees.push(outbox.clone());
+        let result = trees.as_slice().transaction(|tx| {
+            for ((t, key), value) in pending.iter() {
+                match value {
+                    Some(v) => tx[*t].insert(key.as_slice(), v.as_slice())?,
+                    None => tx[*t].remove(key.as_slice())?,
+                };
+            }
+            for (key, body) in outbox_entries {
+                tx[7].insert(&key[..], body.as_slice())?;
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        });
+        result.map_err(|e| StoreError(format!("sled transaction: {e:?}")))?;
+        pending.clear();
+        Ok(())
+    }
+
+    /// Makes the prekey tree hold exactly the one-time prekeys of `device` (uncommitted).
     pub fn sync_prekeys(&self, device: &DeviceState) -> Result<(), StoreError> {
-        for key in self.prekeys.iter().keys() {
+        for key in self.trees[PREKEYS].iter().keys() {
             let key = key.map_err(sled_err)?;
             let id = <[u8; 4]>::try_from(key.as_ref()).map(u32::from_be_bytes);
             if id.map_or(true, |id| !device.prekeys.contains_key(&id)) {
-                self.prekeys.remove(key).map_err(sled_err)?;
+                self.put(PREKEYS, &key, None);
             }
         }
         for (id, key) in &device.prekeys {
             let k = id.to_be_bytes();
-            if !self.prekeys.contains_key(k).map_err(sled_err)? {
+            if self.get(PREKEYS, &k)?.is_none() {
                 let record = PreKeyRecord {
                     id: *id,
                     key_pair: key.key_pair.clone(),
                 };
-                self.prekeys
-                    .insert(k, record.serialize())
-                    .map_err(sled_err)?;
+                self.put(PREKEYS, &k, Some(record.serialize()));
             }
         }
         Ok(())
     }
 
-    /// Number of one-time prekeys held.
+    /// Number of one-time prekeys held (committed).
     pub fn prekey_count(&self) -> usize {
-        self.prekeys.len()
+        self.trees[PREKEYS].len()
     }
 
-    /// Number of Signal sessions held.
+    /// Number of Signal sessions held (committed).
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.trees[SESSIONS].len()
     }
 }
 
 impl SignalStore for SledSignalStore {
     fn load_session(&self, address: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.sessions
-            .get(address)
-            .map_err(sled_err)?
+        self.get(SESSIONS, address.as_bytes())?
             .map(|b| SessionRecord::deserialize(&b).map_err(StoreError::from))
             .transpose()
     }
 
     fn store_session(&mut self, address: &str, record: &SessionRecord) -> Result<(), StoreError> {
-        self.sessions
-            .insert(address, record.serialize())
-            .map_err(sled_err)?;
+        self.put(SESSIONS, address.as_bytes(), Some(record.serialize()));
         Ok(())
     }
 
     fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>, StoreError> {
-        match self.identities.get(address).map_err(sled_err)? {
+        match self.get(IDENTITIES, address.as_bytes())? {
             None => Ok(None),
-            Some(b) => <[u8; 32]>::try_from(b.as_ref())
+            Some(b) => <[u8; 32]>::try_from(b.as_slice())
                 .map(Some)
                 .map_err(|_| StoreError(format!("stored identity of {address} is not 32 bytes"))),
         }
     }
 
     fn store_identity(&mut self, address: &str, key: &[u8; 32]) -> Result<(), StoreError> {
-        self.identities
-            .insert(address, &key[..])
-            .map_err(sled_err)?;
+        self.put(IDENTITIES, address.as_bytes(), Some(key.to_vec()));
         Ok(())
     }
 
     fn load_prekey(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        self.prekeys
-            .get(id.to_be_bytes())
-            .map_err(sled_err)?
+        self.get(PREKEYS, &id.to_be_bytes())?
             .map(|b| PreKeyRecord::deserialize(&b).map_err(StoreError::from))
             .transpose()
     }
 
     fn remove_prekey(&mut self, id: u32) -> Result<(), StoreError> {
-        self.prekeys.remove(id.to_be_bytes()).map_err(sled_err)?;
+        self.put(PREKEYS, &id.to_be_bytes(), None);
         Ok(())
     }
 
@@ -157,9 +210,7 @@ impl SignalStore for SledSignalStore {
         group: &str,
         sender: &str,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        self.sender_keys
-            .get(sender_key_id(group, sender))
-            .map_err(sled_err)?
+        self.get(SENDER_KEYS, sender_key_id(group, sender).as_bytes())?
             .map(|b| SenderKeyRecord::deserialize(&b).map_err(StoreError::from))
             .transpose()
     }
@@ -170,36 +221,39 @@ impl SignalStore for SledSignalStore {
         sender: &str,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
-        self.sender_keys
-            .insert(sender_key_id(group, sender), record.serialize())
-            .map_err(sled_err)?;
+        let key = sender_key_id(group, sender);
+        self.put(SENDER_KEYS, key.as_bytes(), Some(record.serialize()));
         Ok(())
     }
 
     fn lid_for_pn(&self, pn_user: &str) -> Result<Option<String>, StoreError> {
-        self.lid_by_pn
-            .get(pn_user)
-            .map_err(sled_err)?
+        self.get(LID_BY_PN, pn_user.as_bytes())?
             .map(|b| text(&b, "LID"))
             .transpose()
     }
 
     fn pn_for_lid(&self, lid_user: &str) -> Result<Option<String>, StoreError> {
-        self.pn_by_lid
-            .get(lid_user)
-            .map_err(sled_err)?
+        self.get(PN_BY_LID, lid_user.as_bytes())?
             .map(|b| text(&b, "phone number"))
             .transpose()
     }
 
     fn store_lid_mapping(&mut self, lid_user: &str, pn_user: &str) -> Result<(), StoreError> {
-        self.lid_by_pn.insert(pn_user, lid_user).map_err(sled_err)?;
-        self.pn_by_lid.insert(lid_user, pn_user).map_err(sled_err)?;
+        self.put(
+            LID_BY_PN,
+            pn_user.as_bytes(),
+            Some(lid_user.as_bytes().to_vec()),
+        );
+        self.put(
+            PN_BY_LID,
+            lid_user.as_bytes(),
+            Some(pn_user.as_bytes().to_vec()),
+        );
         Ok(())
     }
 
     fn load_devices(&self, user: &str) -> Result<Option<DeviceList>, StoreError> {
-        match self.devices.get(user).map_err(sled_err)? {
+        match self.get(DEVICES, user.as_bytes())? {
             None => Ok(None),
             Some(b) => serde_json::from_slice(&b)
                 .map(Some)
@@ -210,7 +264,7 @@ impl SignalStore for SledSignalStore {
     fn store_devices(&mut self, user: &str, list: &DeviceList) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(list)
             .map_err(|e| StoreError(format!("device list does not serialize: {e}")))?;
-        self.devices.insert(user, bytes).map_err(sled_err)?;
+        self.put(DEVICES, user.as_bytes(), Some(bytes));
         Ok(())
     }
 }
@@ -244,6 +298,8 @@ mod tests {
                 fetched_at: 5,
             };
             sig.store_devices("9725@s.whatsapp.net", &list).unwrap();
+            let outbox = store.tree(crate::store::OUTBOX_TREE).unwrap();
+            sig.commit(&outbox, &[]).unwrap();
             store.flush().unwrap();
         }
         let store = crate::Store::open(tmp.path()).unwrap();
@@ -264,7 +320,39 @@ mod tests {
         assert!(sig.load_prekey(7).unwrap().is_none());
         device.prekeys.clear();
         sig.sync_prekeys(&device).unwrap();
+        let outbox = store.tree(crate::store::OUTBOX_TREE).unwrap();
+        sig.commit(&outbox, &[]).unwrap();
         assert_eq!(sig.prekey_count(), 0);
         assert!(sig.load_session("nobody@lid").unwrap().is_none());
+    }
+
+    #[test]
+    fn writes_reach_sled_only_with_the_outbox_entries_they_belong_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = crate::Store::open(tmp.path()).unwrap();
+            let mut sig = SledSignalStore::open(&store).unwrap();
+            let outbox = store.tree(crate::store::OUTBOX_TREE).unwrap();
+            sig.store_identity("a@lid", &[1; 32]).unwrap();
+            sig.commit(&outbox, &[(1u64.to_be_bytes(), b"m1".to_vec())])
+                .unwrap();
+            // a second step is read back at once but not written until committed
+            sig.store_identity("b@lid", &[2; 32]).unwrap();
+            sig.remove_prekey(1).unwrap();
+            assert_eq!(sig.load_identity("b@lid").unwrap(), Some([2; 32]));
+            assert_eq!(sig.uncommitted(), 2);
+            store.flush().unwrap();
+        }
+        let store = crate::Store::open(tmp.path()).unwrap();
+        let sig = SledSignalStore::open(&store).unwrap();
+        assert_eq!(sig.load_identity("a@lid").unwrap(), Some([1; 32]));
+        assert_eq!(sig.load_identity("b@lid").unwrap(), None);
+        let outbox = store.tree(crate::store::OUTBOX_TREE).unwrap();
+        let bodies: Vec<Vec<u8>> = outbox
+            .iter()
+            .values()
+            .map(|v| v.unwrap().to_vec())
+            .collect();
+        assert_eq!(bodies, vec![b"m1".to_vec()]);
     }
 }
