@@ -73,9 +73,15 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
             })
         })
         .collect();
+    let (held_receipts, unacked) = {
+        let d = shared.deliveries();
+        (d.held(), d.counts())
+    };
     let registry = shared.registry();
     Json(json!({
         "root_key": shared.identity.root_public_hex(),
+        "held_receipts": held_receipts,
+        "unacked": unacked,
         "connections": connections,
         "devices": registry.device_views().len(),
         "accounts": registry.account_count(),
@@ -99,6 +105,8 @@ enum Fault {
     DelayMs { ms: u64 },
     /// Answer logins with `<failure reason="401"/>`.
     RefuseLogins { on: bool },
+    /// Ignore the receipts devices send (see [`crate::delivery`]).
+    HoldReceipts { on: bool },
 }
 
 /// Sends `make()` to every connection matching `jid` (all when `None`); returns how many.
@@ -132,6 +140,10 @@ async fn fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> R
         }
         Fault::RefuseLogins { on } => {
             shared.faults.refuse_logins.store(on, Ordering::Relaxed);
+            0
+        }
+        Fault::HoldReceipts { on } => {
+            shared.deliveries().set_hold(on);
             0
         }
     };

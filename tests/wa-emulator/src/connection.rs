@@ -63,7 +63,10 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     if let Err(e) = run(ws, id, shared.clone()).await {
         tracing::info!(%peer, conn = id, error = %e, "connection ended");
     }
-    shared.conns().remove(&id);
+    let info = shared.conns().remove(&id);
+    if let Some(jid) = info.and_then(|i| i.jid) {
+        shared.requeue_unacked(&jid);
+    }
 }
 
 /// Encrypted node I/O on an established connection.
@@ -169,7 +172,8 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
     let mut shutdown = shared.shutdown.clone();
     let mut pending = first;
     loop {
-        if carry_out(&mut link, &mut pending, &mut waiter, &shared).await? {
+        let jid = session.logged_in_jid();
+        if carry_out(&mut link, &mut pending, &mut waiter, &shared, jid).await? {
             break;
         }
         tokio::select! {
@@ -210,6 +214,11 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                 Some(Ok(Message::Binary(bytes))) => {
                     for node in link.open(&bytes)? {
                         tracing::debug!(conn = id, tag = %node.tag, xmlns = %crate::stanzas::attr(&node, "xmlns"), "recv");
+                        if let Some(jid) = session.logged_in_jid() {
+                            if !shared.deliveries().from_device(jid, &node) {
+                                continue;
+                            }
+                        }
                         let mut registry = shared.registry();
                         let mut ctx = Ctx {
                             registry: &mut registry,
@@ -233,10 +242,17 @@ async fn carry_out(
     pending: &mut Vec<Output>,
     waiter: &mut Option<oneshot::Sender<Result<DeviceView, ScanFailure>>>,
     shared: &Shared,
+    jid: Option<&str>,
 ) -> Result<bool, ConnError> {
     for out in std::mem::take(pending) {
         match out {
-            Output::Send(node) => link.send(&node, shared).await?,
+            Output::Send(node) => {
+                if let Some(jid) = jid {
+                    // before the bytes leave: the device may answer before we get back here
+                    shared.deliveries().sent(jid, &node);
+                }
+                link.send(&node, shared).await?;
+            }
             Output::Paired(result) => {
                 if let Some(w) = waiter.take() {
                     let _ = w.send(result.map_err(ScanFailure::from));

@@ -8,7 +8,8 @@
 //! * fault injection and an admin HTTP API (see below).
 //!
 //! * relay of 1:1 messages and receipts between registered devices, with an offline queue
-//!   ([`routing`]).
+//!   ([`routing`]); a message a device never acknowledged is delivered again at its next login
+//!   ([`delivery`]).
 //!
 //! The protocol logic is sans-IO ([`session::Session`]); [`server`] is the tokio driver.
 //!
@@ -22,7 +23,9 @@
 //!   `{"kind":"stream_error","code":"515"|"401"|"conflict"|"<n>"[,"jid":"..."]}` sends
 //!   `<stream:error>` (401 carries `<conflict type="device_removed"/>`, `conflict` carries
 //!   `<conflict type="replaced"/>`) and closes; `{"kind":"delay_ms","ms":N}` delays outbound
-//!   frames; `{"kind":"refuse_logins","on":true}` answers logins with `<failure reason="401"/>`.
+//!   frames; `{"kind":"refuse_logins","on":true}` answers logins with `<failure reason="401"/>`;
+//!   `{"kind":"hold_receipts","on":true}` ignores the receipts devices send (counted in
+//!   `/admin/state` as `held_receipts`, with `unacked` messages per device).
 //! * `POST /admin/remove-device` `{"jid":"..."}`: forget the device and log its connections out.
 //!
 //! Clients must trust [`EmulatorHandle::root_public_key`] (for `wa-sidecar`:
@@ -33,6 +36,7 @@ pub mod adv;
 pub mod baileys_harness;
 pub mod certs;
 mod connection;
+pub mod delivery;
 pub mod iq;
 pub mod payload;
 pub mod qr;

@@ -193,6 +193,20 @@ impl Registry {
         }
     }
 
+    /// Puts `nodes` (delivered but never acknowledged) back in front of `jid`'s offline queue.
+    pub fn requeue_front(&mut self, jid: &str, nodes: Vec<wa_binary::Node>) {
+        if !self.devices.contains_key(jid) {
+            return;
+        }
+        let queue = self.offline.entry(jid.to_owned()).or_default();
+        let later = std::mem::take(queue);
+        for mut node in nodes {
+            node.attrs.insert("offline", "1");
+            queue.push(node);
+        }
+        queue.extend(later);
+    }
+
     /// Takes the stanzas queued for `jid`, oldest first.
     pub fn take_offline(&mut self, jid: &str) -> Vec<wa_binary::Node> {
         self.offline.remove(jid).unwrap_or_default()

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::certs::ServerIdentity;
 use crate::connection;
+use crate::delivery::Deliveries;
 use crate::qr::QrData;
 use crate::registry::{DeviceView, Registry};
 use crate::session::{PairError, ScanError};
@@ -133,6 +134,7 @@ pub(crate) struct Shared {
     pub(crate) identity: ServerIdentity,
     registry: Mutex<Registry>,
     conns: Mutex<BTreeMap<u64, ConnInfo>>,
+    deliveries: Mutex<Deliveries>,
     pub(crate) faults: Faults,
     next_conn: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -145,6 +147,23 @@ impl Shared {
         self.registry
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Locks the table of unacknowledged deliveries.
+    pub(crate) fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Connection `jid` ended: what it never acknowledged goes back to the front of its
+    /// offline queue.
+    pub(crate) fn requeue_unacked(&self, jid: &str) {
+        let nodes = self.deliveries().take(jid);
+        if !nodes.is_empty() {
+            tracing::info!(%jid, count = nodes.len(), "unacknowledged messages queued again");
+            self.registry().requeue_front(jid, nodes);
+        }
     }
 
     /// Locks the connection table.
@@ -176,8 +195,13 @@ impl Shared {
             .find(|c| c.jid.as_deref() == Some(jid))
             .map(|c| c.tx.clone());
         let node = match tx {
-            Some(tx) => match tx.send(Command::Deliver(node)) {
-                Ok(()) => return,
+            Some(tx) => match tx.send(Command::Deliver(node.clone())) {
+                Ok(()) => {
+                    // until the device acknowledges it (it may be in the channel when the
+                    // connection ends)
+                    self.deliveries().sent(jid, &node);
+                    return;
+                }
                 Err(mpsc::error::SendError(cmd)) => match cmd {
                     Command::Deliver(node) => node,
                     _ => return,
@@ -216,6 +240,7 @@ impl Emulator {
         let shared = Arc::new(Shared {
             identity: ServerIdentity::generate(config.root_seed, unix_now(), &mut OsRng),
             registry: Mutex::new(Registry::new()),
+            deliveries: Mutex::default(),
             conns: Mutex::new(BTreeMap::new()),
             faults: Faults::default(),
             next_conn: AtomicU64::new(1),
