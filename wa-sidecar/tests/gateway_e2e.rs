@@ -12,37 +12,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::recorder::{Recorder, SECRET};
+use common::service::start_service;
 use common::*;
 use gateway::config::{Config, ProviderMode};
 use serde_json::{Value, json};
-use wa_emulator::EmulatorHandle;
-use wa_sidecar::config::{Secret, WebhookConfig};
-use wa_sidecar::{LinkState, Service, ServiceOptions, Store};
+use wa_sidecar::Service;
 
 const CUSTOMER: &str = "972509999888";
 const API_TOKEN: &str = "e2e-api-token";
-
-async fn start_sidecar(emu: &EmulatorHandle, dir: &Path, target: &str) -> Service {
-    let options = ServiceOptions {
-        webhook: Some(WebhookConfig {
-            target: target.parse().unwrap(),
-            secret: Secret::new(SECRET),
-        }),
-        send_rate_per_min: 600,
-    };
-    let local = SocketAddr::from(([127, 0, 0, 1], 0));
-    let svc = Service::start_with(
-        driver_config(&emu.ws_url(), emu),
-        Store::open(dir).unwrap(),
-        local,
-        options,
-    )
-    .await
-    .unwrap();
-    let mut link = svc.link();
-    wait_state(&mut link, DEADLINE, "connected", LinkState::is_connected).await;
-    svc
-}
 
 fn gateway_config(data: &Path, bind: SocketAddr, sidecar: SocketAddr) -> Config {
     let mut c = Config::local(data);
@@ -152,9 +129,9 @@ async fn customer_to_crm_exactly_once_across_gateway_restart_and_reply_back() {
         .unwrap();
     let base = format!("http://{bind}");
     let target = format!("{base}/api/whatsapp/baileys");
-    let business = start_sidecar(&emu, biz_dir.path(), &target).await;
+    let business = start_service(&emu, biz_dir.path(), &target, 600).await;
     let customer_hook = Recorder::start().await;
-    let customer = start_sidecar(&emu, cust_dir.path(), &customer_hook.url).await;
+    let customer = start_service(&emu, cust_dir.path(), &customer_hook.url, 600).await;
     let gw = gateway::build(gateway_config(gw_dir.path(), bind, business.http_addr()))
         .await
         .unwrap();

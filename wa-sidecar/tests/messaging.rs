@@ -6,75 +6,18 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use common::recorder::{Recorder, SECRET};
+use common::service::{post_send, send_text, start_service};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use wa_emulator::EmulatorHandle;
 use wa_sidecar::config::{Secret, WebhookConfig};
-use wa_sidecar::{LinkState, Service, ServiceOptions, Store};
+use wa_sidecar::{Service, ServiceOptions, Store};
 
 const PHONE_B: &str = "972509999888";
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn options(target: &str, rate: u32) -> ServiceOptions {
-    ServiceOptions {
-        webhook: Some(WebhookConfig {
-            target: target.parse().unwrap(),
-            secret: Secret::new(SECRET),
-        }),
-        send_rate_per_min: rate,
-    }
-}
-
-async fn start(emu: &EmulatorHandle, dir: &Path, target: &str, rate: u32) -> Service {
-    let store = Store::open(dir).unwrap();
-    let svc = Service::start_with(
-        driver_config(&emu.ws_url(), emu),
-        store,
-        local(),
-        options(target, rate),
-    )
-    .await
-    .unwrap();
-    let mut link = svc.link();
-    wait_state(&mut link, DEADLINE, "connected", LinkState::is_connected).await;
-    svc
-}
-
-async fn post_send(svc: &Service, secret: Option<&str>, body: Value) -> (u16, HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{}/send", svc.http_addr()))
-        .timeout(Duration::from_secs(70))
-        .json(&body);
-    if let Some(s) = secret {
-        req = req.header(shared::SECRET_HEADER, s);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let json = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, json)
-}
-
-async fn send_text(svc: &Service, to: &str, text: &str, key: &str) -> String {
-    let (status, _, body) = post_send(
-        svc,
-        Some(SECRET),
-        json!({"to": to, "type": "text", "text": text, "idempotencyKey": key}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["ok"], true);
-    body["messageId"].as_str().unwrap().to_owned()
-}
 
 struct Pair {
     emu: EmulatorHandle,
@@ -102,8 +45,8 @@ async fn setup() -> Pair {
 #[tokio::test]
 async fn texts_both_ways_are_forwarded_once_with_receipts_and_idempotent_replay() {
     let p = setup().await;
-    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
-    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+    let a = start_service(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    let b = start_service(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
 
     let id = send_text(&a, PHONE_B, "hello from A", "k-1").await;
     let got = p.hook_b.wait_text("hello from A").await;
@@ -168,15 +111,15 @@ async fn texts_both_ways_are_forwarded_once_with_receipts_and_idempotent_replay(
 #[tokio::test]
 async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_session() {
     let p = setup().await;
-    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
-    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+    let a = start_service(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    let b = start_service(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
     send_text(&a, PHONE_B, "warm-up", "w-1").await;
     p.hook_b.wait_text("warm-up").await;
 
     // B goes offline; A's message waits in the server's offline queue
     b.shutdown().await;
     send_text(&a, PHONE_B, "while you were away", "w-2").await;
-    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
+    let b = start_service(&p.emu, p.dir_b.path(), &p.hook_b.url, 20).await;
     p.hook_b.wait_text("while you were away").await;
 
     // A restarts on the same state directory: no QR, the Signal session continues
@@ -190,7 +133,7 @@ async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_
             .unwrap()
     };
     let b_prekeys_before = b_prekeys(&p.emu);
-    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
+    let a = start_service(&p.emu, p.dir_a.path(), &p.hook_a.url, 20).await;
     assert_eq!(
         p.emu.devices().len(),
         devices_before,
@@ -229,8 +172,8 @@ async fn offline_peer_gets_the_message_after_reconnecting_and_restart_keeps_the_
 async fn target_down_entries_survive_a_restart_and_are_delivered_once_each_in_order() {
     let p = setup().await;
     p.hook_b.up.store(false, Ordering::SeqCst);
-    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 60).await;
-    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
+    let a = start_service(&p.emu, p.dir_a.path(), &p.hook_a.url, 60).await;
+    let b = start_service(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
     for i in 1..=3 {
         send_text(&a, PHONE_B, &format!("queued {i}"), &format!("q-{i}")).await;
     }
@@ -251,7 +194,7 @@ async fn target_down_entries_survive_a_restart_and_are_delivered_once_each_in_or
     b.shutdown().await;
     assert_eq!(Store::open(p.dir_b.path()).unwrap().outbox_len(), 3);
     p.hook_b.up.store(true, Ordering::SeqCst);
-    let b = start(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
+    let b = start_service(&p.emu, p.dir_b.path(), &p.hook_b.url, 60).await;
     p.hook_b.wait_text("queued 3").await;
     // one more message after the backlog: it comes last, and nothing was delivered twice
     send_text(&a, PHONE_B, "queued 4", "q-4").await;
@@ -280,7 +223,7 @@ async fn target_down_entries_survive_a_restart_and_are_delivered_once_each_in_or
 #[tokio::test]
 async fn send_validation_auth_pacing_and_not_connected() {
     let p = setup().await;
-    let a = start(&p.emu, p.dir_a.path(), &p.hook_a.url, 1).await;
+    let a = start_service(&p.emu, p.dir_a.path(), &p.hook_a.url, 1).await;
     let ok_body = json!({"to": PHONE_B, "type": "text", "text": "x", "idempotencyKey": "v-1"});
 
     let (s, _, _) = post_send(&a, None, ok_body.clone()).await;
@@ -366,8 +309,14 @@ async fn send_validation_auth_pacing_and_not_connected() {
     let a = Service::start_with(
         driver_config("ws://127.0.0.1:9/ws/chat", &p.emu),
         store,
-        local(),
-        options(&p.hook_a.url, 20),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        ServiceOptions {
+            webhook: Some(WebhookConfig {
+                target: p.hook_a.url.parse().unwrap(),
+                secret: Secret::new(SECRET),
+            }),
+            send_rate_per_min: 20,
+        },
     )
     .await
     .unwrap();

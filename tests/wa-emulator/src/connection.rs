@@ -153,6 +153,8 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
             registry: &mut registry,
             now: unix_now(),
             refuse_logins: shared.faults.refuse_logins.load(Ordering::Relaxed),
+            refuse_logouts: false,
+            pair_refs: shared.pair_refs,
             rng: OsRng,
         };
         Session::open(intent, &finished.client_static, &mut ctx)
@@ -195,6 +197,8 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                         registry: &mut registry,
                         now: unix_now(),
                         refuse_logins: false,
+                        refuse_logouts: false,
+                        pair_refs: shared.pair_refs,
                         rng: OsRng,
                     };
                     match session.scan(&qr, &phone, &mut ctx) {
@@ -214,16 +218,18 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                 Some(Ok(Message::Binary(bytes))) => {
                     for node in link.open(&bytes)? {
                         tracing::debug!(conn = id, tag = %node.tag, xmlns = %crate::stanzas::attr(&node, "xmlns"), "recv");
-                        if let Some(jid) = session.logged_in_jid() {
-                            if !shared.deliveries().from_device(jid, &node) {
-                                continue;
-                            }
+                        if let Some(jid) = session.logged_in_jid()
+                            && !shared.deliveries().from_device(jid, &node)
+                        {
+                            continue;
                         }
                         let mut registry = shared.registry();
                         let mut ctx = Ctx {
                             registry: &mut registry,
                             now: unix_now(),
                             refuse_logins: false,
+                            refuse_logouts: shared.faults.refuse_logouts.load(Ordering::Relaxed),
+                            pair_refs: shared.pair_refs,
                             rng: OsRng,
                         };
                         pending.extend(session.on_node(&node, &mut ctx));

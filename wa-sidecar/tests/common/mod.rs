@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod recorder;
+pub mod service;
 
 use std::path::Path;
 use std::sync::Arc;
