@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use wa_core::pair_code::PhoneNumber;
 
 use crate::config::Config;
-use crate::driver::{Driver, DriverConfig, Goal, PairEnd, RunEnd, SessionEnd};
+use crate::driver::{Driver, DriverConfig, Goal, PairEnd, PairNotice, RunEnd, SessionEnd};
 use crate::service::{Service, ServiceError, ServiceOptions};
 use crate::state::LinkState;
 use crate::store::{Store, StoreError};
@@ -17,7 +18,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Any other failure (network, I/O): worth a restart.
     pub const FAILURE: u8 = 1;
-    /// `login`: every QR code expired without a scan.
+    /// `login`: every QR code expired without a scan (or the pairing code was not entered).
     pub const QR_EXHAUSTED: u8 = 3;
     /// `run`: the device is logged out; pair again with `login`. Not restarted by systemd.
     pub const LOGGED_OUT: u8 = 4;
@@ -46,8 +47,15 @@ Environment:
                             WhatsApp's (for the local emulator); never set it in production
   RUST_LOG                  log filter [default: info]
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 QR codes exhausted, 4 logged out, 5 not paired,
-65 corrupt state, 78 bad configuration.";
+Linking:
+  wa-sidecar login                 shows QR codes: on the phone, WhatsApp > Linked devices >
+                                   Link a device, and scan
+  wa-sidecar login --phone 9725... prints `pairing-code: XXXX-XXXX`: on that phone, WhatsApp >
+                                   Linked devices > Link a device > Link with phone number
+                                   instead, and type the code
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 QR codes (or pairing code) expired, 4 logged out,
+5 not paired, 65 corrupt state, 78 bad configuration (or a malformed --phone).";
 
 /// Native WhatsApp Web multi-device client: a drop-in replacement for the Node Baileys
 /// sidecar.
@@ -63,9 +71,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Link this sidecar as a new device: shows QR codes to scan with the phone (WhatsApp >
-    /// Linked devices), each also printed as a `qr-data: ...` line; exits once paired.
+    /// Linked devices), each also printed as a `qr-data: ...` line; with `--phone`, prints a
+    /// `pairing-code: XXXX-XXXX` line to type into that phone instead. Exits once paired.
     Login {
-        /// Pair with an 8-character code for this phone number instead of a QR code.
+        /// Link by phone number: the business's number in international format (country
+        /// code first, e.g. 972501234567 or +972 50 123 4567). Prints an 8-character code to
+        /// enter on that phone (WhatsApp > Linked devices > Link a device > Link with phone
+        /// number instead), for servers without a screen to scan from.
         #[arg(long, value_name = "PHONE")]
         phone: Option<String>,
     },
@@ -83,6 +95,16 @@ pub enum Command {
 
 /// Runs `cli`; returns the process exit code. Errors are printed here.
 pub async fn run(cli: Cli) -> u8 {
+    let phone = match &cli.command {
+        Command::Login { phone: Some(raw) } => match PhoneNumber::parse(raw) {
+            Ok(phone) => Some(phone),
+            Err(e) => {
+                eprintln!("wa-sidecar: refusing to start: --phone {raw:?}: {e}");
+                return exit::CONFIG;
+            }
+        },
+        _ => None,
+    };
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -102,15 +124,7 @@ pub async fn run(cli: Cli) -> u8 {
         );
     }
     match cli.command {
-        Command::Login { phone: Some(_) } => {
-            eprintln!(
-                "wa-sidecar: pairing with a phone number code is not available in this build \
-                 (the protocol core does not implement it yet); use `wa-sidecar login` and \
-                 scan the QR code"
-            );
-            exit::FAILURE
-        }
-        Command::Login { phone: None } => with_store(&config, |s| login(&config, s)).await,
+        Command::Login { .. } => with_store(&config, |s| login(&config, s, phone)).await,
         Command::Run => run_service(&config).await,
         Command::Status => with_store(&config, |s| async move { status(&s) }).await,
         Command::Logout { force } => with_store(&config, |s| logout(&config, s, force)).await,
@@ -172,7 +186,11 @@ async fn wait_for_signal() {
     }
 }
 
-async fn login(config: &Config, store: Store) -> Result<u8, StoreError> {
+async fn login(
+    config: &Config,
+    store: Store,
+    phone: Option<PhoneNumber>,
+) -> Result<u8, StoreError> {
     if store.logged_out_reason()?.is_none()
         && let Some(device) = store.load_device()?
         && device.is_paired()
@@ -186,10 +204,23 @@ async fn login(config: &Config, store: Store) -> Result<u8, StoreError> {
     // a logged-out or half-paired device is useless: start from nothing
     store.wipe()?;
     let mut driver = Driver::new(driver_config(config), store, shutdown_on_signals());
-    let printer = tokio::spawn(print_qr_codes(driver.subscribe()));
     let device = wa_core::DeviceState::generate(&mut rand::rngs::OsRng);
-    let end = driver.pair(device).await;
-    printer.abort();
+    let end = match &phone {
+        None => {
+            let printer = tokio::spawn(print_qr_codes(driver.subscribe()));
+            let end = driver.pair(device).await;
+            printer.abort();
+            end
+        }
+        Some(phone) => {
+            let printer = tokio::spawn(print_pairing_code(driver.pairing_notices(), phone.clone()));
+            let end = driver.pair_by_code(device, phone.clone()).await;
+            // let the printer finish what was already reported
+            drop(driver);
+            let _ = printer.await;
+            end
+        }
+    };
     Ok(match end? {
         PairEnd::Paired { jid } => {
             println!(
@@ -199,7 +230,14 @@ async fn login(config: &Config, store: Store) -> Result<u8, StoreError> {
             exit::OK
         }
         PairEnd::QrExhausted => {
-            eprintln!("no QR code was scanned in time; run `wa-sidecar login` again");
+            match &phone {
+                None => eprintln!("no QR code was scanned in time; run `wa-sidecar login` again"),
+                Some(p) => eprintln!(
+                    "the pairing code expired before it was entered on the phone; run \
+                     `wa-sidecar login --phone {}` again",
+                    p.digits()
+                ),
+            }
             exit::QR_EXHAUSTED
         }
         PairEnd::Failed(reason) => {
@@ -231,6 +269,25 @@ async fn print_qr_codes(mut link: watch::Receiver<LinkState>) {
         }
         if link.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Prints the pairing code as `pairing-code: XXXX-XXXX` with what to do on the phone, and any
+/// problem reported while waiting. Ends when the driver is dropped.
+async fn print_pairing_code(mut notices: mpsc::UnboundedReceiver<PairNotice>, phone: PhoneNumber) {
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            PairNotice::Code { code, expires_at } => {
+                let secs = expires_at.saturating_sub(crate::driver::now_ms()) / 1000;
+                println!("pairing-code: {code}");
+                println!(
+                    "On the phone with number {phone}: open WhatsApp > Linked devices > Link a \
+                     device > Link with phone number instead, and enter {code} (valid for about \
+                     {secs} s)."
+                );
+            }
+            PairNotice::Problem(reason) => eprintln!("pairing: {reason}"),
         }
     }
 }
@@ -272,6 +329,7 @@ async fn logout(config: &Config, store: Store, force: bool) -> Result<u8, StoreE
             tracing::info!(%reason, "server confirmed the logout");
             None
         }
+        Ok(Ok(SessionEnd::LogoutFailed { reason, .. })) => Some(reason),
         Ok(Ok(other)) => Some(format!("{other:?}")),
         Ok(Err(e)) => return Err(e),
         Err(_) => Some(format!("no answer within {LOGOUT_DEADLINE:?}")),
@@ -284,13 +342,17 @@ async fn logout(config: &Config, store: Store, force: bool) -> Result<u8, StoreE
         }
         Some(why) if force => {
             store.wipe()?;
-            println!("could not tell the server ({why}); local state removed anyway (--force)");
+            println!(
+                "the server did not unlink this device ({why}); local state removed anyway \
+                 (--force)"
+            );
             Ok(exit::OK)
         }
         Some(why) => {
             eprintln!(
-                "could not tell the server ({why}); local state kept. Run `wa-sidecar logout \
-                 --force` to delete it anyway (the phone will still list this device)"
+                "the server did not unlink this device ({why}); local state kept. Run \
+                 `wa-sidecar logout --force` to delete it anyway (the phone will still list \
+                 this device)"
             );
             Ok(exit::FAILURE)
         }

@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::OsRng;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
+use wa_core::pair_code::PhoneNumber;
 use wa_core::{CertPolicy, ConnError, ConnEvent, Connection, DeviceState};
 
 use crate::backoff::Backoff;
@@ -76,10 +77,32 @@ pub enum SessionEnd {
         /// What happened (connect error, handshake refusal, keepalive, socket close).
         reason: String,
     },
-    /// Every QR code expired unscanned.
+    /// Every QR code expired unscanned (or the pairing code was not entered in time).
     QrExhausted,
+    /// The server did not unlink the device (only for [`Goal::Logout`]); it stays linked.
+    LogoutFailed {
+        /// The server's error code, when it answered with one.
+        code: Option<u16>,
+        /// The server's answer, or what happened instead.
+        reason: String,
+    },
     /// Shutdown was requested.
     Shutdown,
+}
+
+/// What pairing by phone number reports while it runs (see [`Driver::pairing_notices`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairNotice {
+    /// Show this code (`XXXX-XXXX`) to be entered on the phone before `expires_at` (unix
+    /// millis).
+    Code {
+        /// The code.
+        code: String,
+        /// When it stops working.
+        expires_at: u64,
+    },
+    /// A step went wrong; pairing may still succeed (e.g. the code is entered again).
+    Problem(String),
 }
 
 /// How the reconnect loop ([`Driver::run`]) ended.
@@ -103,7 +126,7 @@ pub enum PairEnd {
         /// Our device JID.
         jid: String,
     },
-    /// No QR code was scanned in time.
+    /// No QR code was scanned in time (or the pairing code was not entered in time).
     QrExhausted,
     /// The connection failed during pairing.
     Failed(String),
@@ -130,6 +153,8 @@ pub struct Driver {
     messaging: Option<Messaging>,
     commands: Option<mpsc::Receiver<SendCommand>>,
     command_tx: mpsc::Sender<SendCommand>,
+    pairing_phone: Option<PhoneNumber>,
+    pair_notices: Option<mpsc::UnboundedSender<PairNotice>>,
 }
 
 /// Queue depth of send commands from the HTTP API.
@@ -154,6 +179,22 @@ impl Driver {
             messaging: None,
             commands: Some(commands),
             command_tx,
+            pairing_phone: None,
+            pair_notices: None,
+        }
+    }
+
+    /// Where [`Driver::pair_by_code`] reports the code and any problems (replaces an earlier
+    /// receiver).
+    pub fn pairing_notices(&mut self) -> mpsc::UnboundedReceiver<PairNotice> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.pair_notices = Some(tx);
+        rx
+    }
+
+    fn notify(&self, notice: PairNotice) {
+        if let Some(tx) = &self.pair_notices {
+            let _ = tx.send(notice);
         }
     }
 
@@ -250,7 +291,9 @@ impl Driver {
                     }
                 }
                 // not produced by Goal::Serve for a paired device; retry like a failure
-                SessionEnd::Connected { .. } | SessionEnd::QrExhausted => {
+                SessionEnd::Connected { .. }
+                | SessionEnd::QrExhausted
+                | SessionEnd::LogoutFailed { .. } => {
                     if self
                         .wait_backoff(jid, "session ended unexpectedly".into())
                         .await
@@ -285,6 +328,20 @@ impl Driver {
         }
     }
 
+    /// Pairs a fresh device by phone number: like [`Driver::pair`], but instead of QR codes
+    /// the server is asked for a code for `phone`, reported on [`Driver::pairing_notices`] as
+    /// [`PairNotice::Code`], to be entered on that phone.
+    pub async fn pair_by_code(
+        &mut self,
+        device: DeviceState,
+        phone: PhoneNumber,
+    ) -> Result<PairEnd, StoreError> {
+        self.pairing_phone = Some(phone);
+        let end = self.pair(device).await;
+        self.pairing_phone = None;
+        end
+    }
+
     /// Pairs a fresh device: shows QR codes (as [`LinkState::QrPending`]), saves the device on
     /// pair-success, follows the 515 restart and returns once logged in.
     pub async fn pair(&mut self, device: DeviceState) -> Result<PairEnd, StoreError> {
@@ -313,7 +370,9 @@ impl Driver {
                 SessionEnd::Replaced => {
                     return Ok(PairEnd::Failed("session replaced during pairing".into()));
                 }
-                SessionEnd::Disconnected { reason } => return Ok(PairEnd::Failed(reason)),
+                SessionEnd::Disconnected { reason } | SessionEnd::LogoutFailed { reason, .. } => {
+                    return Ok(PairEnd::Failed(reason));
+                }
             }
         }
     }
@@ -350,7 +409,11 @@ impl Driver {
         }
         let mut commands = self.commands.take();
         let mut rng = OsRng;
+        let pairing_phone = self.pairing_phone.clone().filter(|_| !device.is_paired());
         let mut conn = Connection::new(device, self.cfg.cert_policy.clone(), now_ms(), &mut rng);
+        if let Some(phone) = pairing_phone {
+            conn.use_pairing_code(phone);
+        }
         let mut shutdown = self.shutdown.clone();
         let mut end: Option<SessionEnd> = None;
         let mut last_error: Option<String> = None;
@@ -448,8 +511,23 @@ impl Driver {
                 None
             }
             ConnEvent::QrExhausted => {
-                tracing::warn!("all QR codes expired without a scan");
+                tracing::warn!("all QR codes (or the pairing code) expired unused");
                 Some(SessionEnd::QrExhausted)
+            }
+            ConnEvent::PairCode { code, expires_at } => {
+                // the code is a secret until used: shown to the user, never logged
+                tracing::info!(expires_at, "pairing code issued");
+                self.notify(PairNotice::Code { code, expires_at });
+                None
+            }
+            ConnEvent::PairingProblem { reason } => {
+                tracing::warn!(%reason, "pairing by code");
+                self.notify(PairNotice::Problem(reason));
+                None
+            }
+            ConnEvent::LogoutFailed { code, reason } => {
+                tracing::warn!(?code, %reason, "the server did not unlink this device");
+                (goal == Goal::Logout).then_some(SessionEnd::LogoutFailed { code, reason })
             }
             ConnEvent::Paired { jid, lid, platform } => {
                 tracing::info!(%jid, lid = ?lid.map(|l| l.to_string()), %platform, "paired");

@@ -29,7 +29,7 @@ pub mod store;
 pub mod transport;
 
 pub use config::{Config, ConfigError, Secret};
-pub use driver::{Driver, DriverConfig, Goal, PairEnd, RunEnd, SessionEnd};
+pub use driver::{Driver, DriverConfig, Goal, PairEnd, PairNotice, RunEnd, SessionEnd};
 pub use service::{Service, ServiceError, ServiceOptions};
 pub use state::LinkState;
 pub use store::{Store, StoreError};

@@ -3,42 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod sidecar_bin;
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use common::*;
+use sidecar_bin::{BIN, sidecar};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use wa_emulator::EmulatorHandle;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
-
-fn sidecar(emu: &EmulatorHandle, url: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("WA_WS_URL", url)
-        .env("WA_STATE_DIR", dir)
-        .env("WA_DANGER_TRUST_ROOT_KEY", emu.root_public_key_hex())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-async fn output(mut cmd: Command) -> (ExitStatus, String, String) {
-    let out = tokio::time::timeout(DEADLINE, cmd.output())
-        .await
-        .expect("command timed out")
-        .unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+async fn output(cmd: Command) -> (ExitStatus, String, String) {
+    sidecar_bin::output_within(cmd, DEADLINE).await
 }
 
 /// Runs `login`, scans the first `qr-data:` line, and waits for the exit.
@@ -277,7 +255,7 @@ async fn run_refuses_bad_configuration_naming_the_variable() {
 }
 
 #[tokio::test]
-async fn help_documents_every_variable_and_phone_login_says_unavailable() {
+async fn help_documents_every_variable_and_a_bad_phone_is_a_config_error() {
     let out = std::process::Command::new(BIN)
         .arg("--help")
         .output()
@@ -290,16 +268,21 @@ async fn help_documents_every_variable_and_phone_login_says_unavailable() {
         "BAILEYS_WEBHOOK_TARGET",
         "BAILEYS_WEBHOOK_SECRET",
         "WA_DANGER_TRUST_ROOT_KEY",
+        "login --phone",
+        "Link with phone number",
     ] {
         assert!(help.contains(var), "--help lacks {var}");
     }
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
-    c.args(["login", "--phone", "972501234567"]);
-    let (status, _, err) = output(c).await;
-    assert!(!status.success());
-    assert!(err.contains("not available"), "{err}");
+    for bad in ["0501234567", "97250", "972-50-abc", ""] {
+        let mut c = sidecar(&emu, &emu.ws_url(), dir.path());
+        c.args(["login", "--phone", bad]);
+        let (status, out, err) = output(c).await;
+        assert_eq!(status.code(), Some(78), "{bad:?}: {out} {err}");
+        assert!(err.contains("--phone"), "{bad:?}: {err}");
+        assert!(!out.contains("pairing-code"), "{bad:?}: {out}");
+    }
 }
 
 #[tokio::test]

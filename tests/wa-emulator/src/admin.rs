@@ -2,7 +2,8 @@
 //! * `POST /admin/scan` `{"qr","phone"}`: the phone scans a QR code; answers once the companion
 //!   signed the device identity (200 with the device) or failed;
 //! * `GET /admin/devices`, `GET /admin/state`;
-//! * `POST /admin/fault` `{"kind":"drop"|"stream_error"|"delay_ms"|"refuse_logins", ...}`;
+//! * `POST /admin/fault`
+//!   `{"kind":"drop"|"stream_error"|"delay_ms"|"refuse_logins"|"refuse_logouts", ...}`;
 //! * `POST /admin/remove-device` `{"jid"}`: log a device out.
 
 use std::sync::Arc;
@@ -88,6 +89,7 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
         "faults": {
             "delay_ms": shared.faults.delay_ms.load(Ordering::Relaxed),
             "refuse_logins": shared.faults.refuse_logins.load(Ordering::Relaxed),
+            "refuse_logouts": shared.faults.refuse_logouts.load(Ordering::Relaxed),
         },
     }))
     .into_response()
@@ -105,6 +107,8 @@ enum Fault {
     DelayMs { ms: u64 },
     /// Answer logins with `<failure reason="401"/>`.
     RefuseLogins { on: bool },
+    /// Answer `remove-companion-device` (a companion's logout) with error 500.
+    RefuseLogouts { on: bool },
     /// Ignore the receipts devices send (see [`crate::delivery`]).
     HoldReceipts { on: bool },
 }
@@ -140,6 +144,10 @@ async fn fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> R
         }
         Fault::RefuseLogins { on } => {
             shared.faults.refuse_logins.store(on, Ordering::Relaxed);
+            0
+        }
+        Fault::RefuseLogouts { on } => {
+            shared.faults.refuse_logouts.store(on, Ordering::Relaxed);
             0
         }
         Fault::HoldReceipts { on } => {

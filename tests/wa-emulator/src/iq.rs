@@ -18,6 +18,8 @@ pub struct IqOutcome {
     pub then: Vec<Node>,
     /// Stanzas for other devices: (phone-number device JID, stanza).
     pub routes: Vec<(String, Node)>,
+    /// Close the connection after sending, for this reason.
+    pub close: Option<String>,
 }
 
 /// Below this many one-time prekeys the server asks a device for more (all clients use 5).
@@ -99,6 +101,7 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
             }
         }
         ("passive", "set", "passive") => IqOutcome::reply(iq_result(&id, vec![])),
+        ("md", "set", "remove-companion-device") => remove_companion(node, &id, jid, registry),
         ("abt", "get", "props") => IqOutcome::reply(iq_result(
             &id,
             vec![Node::new("props").attr("protocol", "1").attr("hash", "emu")],
@@ -116,6 +119,32 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
             tracing::warn!(%jid, %xmlns, %kind, %child, iq_id = %id, "unknown iq answered with an error");
             IqOutcome::reply(iq_error(&id, 501, "feature-not-implemented"))
         }
+    }
+}
+
+/// `<iq xmlns="md" type="set"><remove-companion-device jid reason/>`: the companion unlinks
+/// itself (Baileys `logout`, whatsapp-rust `logout`). The device is forgotten, so its later
+/// logins are refused like a removed device's; the answer is a result, then
+/// `<stream:error code="401"><conflict type="device_removed"/>` and the connection closes.
+/// Removing another device (a jid other than the sender's) is refused with 403.
+fn remove_companion(node: &Node, id: &str, jid: &str, registry: &mut Registry) -> IqOutcome {
+    let target = node
+        .child("remove-companion-device")
+        .and_then(|r| r.attr_jid("jid"))
+        .map(|j| j.to_string());
+    if target.as_deref().is_some_and(|t| t != jid) {
+        tracing::warn!(%jid, target = ?target, "refused: a companion may only remove itself");
+        return IqOutcome::reply(iq_error(id, 403, "forbidden"));
+    }
+    if registry.remove(jid).is_none() {
+        return IqOutcome::reply(iq_error(id, 404, "item-not-found"));
+    }
+    tracing::info!(%jid, "companion removed itself (logout)");
+    IqOutcome {
+        reply: Some(iq_result(id, vec![])),
+        then: vec![crate::stanzas::StreamError::DeviceRemoved.node()],
+        close: Some("companion logged out".into()),
+        ..IqOutcome::default()
     }
 }
 

@@ -24,6 +24,8 @@
 //!   `<stream:error>` (401 carries `<conflict type="device_removed"/>`, `conflict` carries
 //!   `<conflict type="replaced"/>`) and closes; `{"kind":"delay_ms","ms":N}` delays outbound
 //!   frames; `{"kind":"refuse_logins","on":true}` answers logins with `<failure reason="401"/>`;
+//!   `{"kind":"refuse_logouts","on":true}` answers a companion's `remove-companion-device`
+//!   with error 500 (otherwise the device is forgotten and its later logins are refused);
 //!   `{"kind":"hold_receipts","on":true}` ignores the receipts devices send (counted in
 //!   `/admin/state` as `held_receipts`, with `unacked` messages per device).
 //! * `POST /admin/remove-device` `{"jid":"..."}`: forget the device and log its connections out.

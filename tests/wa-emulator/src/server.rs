@@ -29,6 +29,10 @@ pub struct EmulatorConfig {
     pub admin_addr: SocketAddr,
     /// Seed for the root key pair; `None` makes a random root per start.
     pub root_seed: Option<[u8; 32]>,
+    /// How many refs (QR codes) `pair-device` carries: the real 6 by default (the first lives
+    /// 60 s, each later one 20 s, so a companion gives up after 160 s); fewer make tests of
+    /// QR exhaustion shorter.
+    pub pair_refs: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -38,6 +42,7 @@ impl Default for EmulatorConfig {
             ws_addr: local,
             admin_addr: local,
             root_seed: None,
+            pair_refs: crate::session::PAIR_REFS,
         }
     }
 }
@@ -127,6 +132,7 @@ pub(crate) struct ConnInfo {
 pub(crate) struct Faults {
     pub(crate) delay_ms: AtomicU64,
     pub(crate) refuse_logins: AtomicBool,
+    pub(crate) refuse_logouts: AtomicBool,
 }
 
 /// State shared by the listener, the connections and the admin API.
@@ -136,6 +142,7 @@ pub(crate) struct Shared {
     conns: Mutex<BTreeMap<u64, ConnInfo>>,
     deliveries: Mutex<Deliveries>,
     pub(crate) faults: Faults,
+    pub(crate) pair_refs: usize,
     next_conn: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -243,6 +250,7 @@ impl Emulator {
             deliveries: Mutex::default(),
             conns: Mutex::new(BTreeMap::new()),
             faults: Faults::default(),
+            pair_refs: config.pair_refs.max(1),
             next_conn: AtomicU64::new(1),
             shutdown: shutdown_rx,
         });

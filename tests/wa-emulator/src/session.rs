@@ -12,7 +12,8 @@ use crate::registry::{Device, DeviceSlot, DeviceView, Registration, Registry};
 use crate::routing;
 use crate::stanzas::{self, StreamError, attr, id_of, iq_error, iq_result};
 
-/// Number of refs in `pair-device` (whatsmeow `qrchan.go` assumes 6).
+/// Number of refs in `pair-device` (whatsmeow `qrchan.go` assumes 6). The default of
+/// [`crate::EmulatorConfig::pair_refs`].
 pub const PAIR_REFS: usize = 6;
 
 /// What a client wants, read from its ClientPayload.
@@ -92,6 +93,10 @@ pub struct Ctx<'a, R> {
     pub now: u64,
     /// Fault: answer logins with `<failure reason="401"/>`.
     pub refuse_logins: bool,
+    /// Fault: answer a companion's logout (`remove-companion-device`) with an error.
+    pub refuse_logouts: bool,
+    /// How many refs `pair-device` carries (at least 1).
+    pub pair_refs: usize,
     /// Randomness.
     pub rng: R,
 }
@@ -134,7 +139,9 @@ impl Session {
         };
         let out = match intent {
             ClientIntent::Register(registration) => {
-                let refs: Vec<String> = (0..PAIR_REFS).map(|_| new_ref(&mut ctx.rng)).collect();
+                let refs: Vec<String> = (0..ctx.pair_refs.max(1))
+                    .map(|_| new_ref(&mut ctx.rng))
+                    .collect();
                 let id = session.iq_id();
                 let node = stanzas::pair_device(&id, &refs);
                 session.phase = Phase::Unpaired {
@@ -271,6 +278,11 @@ impl Session {
                         return Vec::new();
                     }
                 }
+                if ctx.refuse_logouts && node.child("remove-companion-device").is_some() {
+                    tracing::info!(%jid, "logout refused by fault injection");
+                    let id = id_of(node);
+                    return vec![Output::Send(iq_error(&id, 500, "internal-server-error"))];
+                }
                 let outcome = handle_logged_in_iq(node, jid, ctx.registry);
                 let mut out: Vec<Output> = outcome.reply.into_iter().map(Output::Send).collect();
                 out.extend(outcome.then.into_iter().map(Output::Send));
@@ -280,6 +292,7 @@ impl Session {
                         .into_iter()
                         .map(|(to, node)| Output::Route { to, node }),
                 );
+                out.extend(outcome.close.map(Output::Close));
                 out
             }
             Phase::Unpaired { .. } => self.on_unpaired_node(node, ctx),

@@ -113,6 +113,8 @@ fn ctx(registry: &mut Registry) -> Ctx<'_, OsRng> {
         registry,
         now: NOW,
         refuse_logins: false,
+        refuse_logouts: false,
+        pair_refs: wa_emulator::session::PAIR_REFS,
         rng: OsRng,
     }
 }
@@ -347,4 +349,61 @@ fn a_device_signature_by_another_key_is_refused_and_nothing_is_registered() {
     assert!(matches!(&out[0], Output::Paired(Err(PairError::Adv(_)))));
     assert!(sent(&out).is_empty(), "no 515 after a failed pairing");
     assert_eq!(registry.devices().count(), 0);
+}
+
+#[test]
+fn a_companion_logout_removes_the_device_and_its_next_login_is_refused() {
+    let companion = Companion::new();
+    let mut registry = Registry::new();
+    let jid = pair(&companion, &mut registry);
+    let login = ClientIntent::Login {
+        username: PHONE.parse().unwrap(),
+        device: 1,
+    };
+    let (mut s, _) = Session::open(
+        login.clone(),
+        &companion.noise.public,
+        &mut ctx(&mut registry),
+    );
+    let remove = |target: &str| {
+        iq(
+            "rm",
+            "md",
+            "set",
+            vec![
+                Node::new("remove-companion-device")
+                    .attr("jid", target)
+                    .attr("reason", "user_initiated"),
+            ],
+        )
+    };
+
+    // Refused by the fault switch, and for another device: the device stays.
+    let mut refusing = ctx(&mut registry);
+    refusing.refuse_logouts = true;
+    let out = s.on_node(&remove(&jid), &mut refusing);
+    assert_eq!(attr(sent(&out)[0], "type"), "error");
+    assert_eq!(attr(sent(&out)[0].child("error").unwrap(), "code"), "500");
+    let other = format!("{PHONE}:7@s.whatsapp.net");
+    let out = s.on_node(&remove(&other), &mut ctx(&mut registry));
+    assert_eq!(attr(sent(&out)[0].child("error").unwrap(), "code"), "403");
+    assert!(registry.device(&jid).is_some());
+
+    // Its own: result, device_removed, close; forgotten.
+    let out = s.on_node(&remove(&jid), &mut ctx(&mut registry));
+    let nodes = sent(&out);
+    assert_eq!(attr(nodes[0], "type"), "result");
+    assert_eq!(attr(nodes[0], "id"), "rm");
+    assert_eq!(nodes[1].tag, "stream:error");
+    assert_eq!(
+        attr(nodes[1].child("conflict").unwrap(), "type"),
+        "device_removed"
+    );
+    assert!(matches!(out.last(), Some(Output::Close(_))));
+    assert!(registry.device(&jid).is_none());
+
+    // The same keys cannot log in again.
+    let (_, out) = Session::open(login, &companion.noise.public, &mut ctx(&mut registry));
+    assert_eq!(sent(&out)[0].tag, "failure");
+    assert_eq!(attr(sent(&out)[0], "reason"), "401");
 }

@@ -52,6 +52,8 @@ pub(crate) enum Purpose {
     PrekeyUpload { during_login: bool },
     Active,
     Logout,
+    PairCodeHello,
+    PairCodeFinish,
 }
 
 pub(crate) struct PendingIq {
@@ -103,6 +105,7 @@ pub struct Connection {
     pub(crate) last_recv: u64,
     pub(crate) next_ping: Option<u64>,
     pub(crate) qr: Option<QrRotation>,
+    pub(crate) pair_code: Option<crate::pair_code_conn::PairCodeSession>,
     pub(crate) offline_done: bool,
     pub(crate) connected: bool,
 }
@@ -162,6 +165,7 @@ impl Connection {
             last_recv: now,
             next_ping: None,
             qr: None,
+            pair_code: None,
             offline_done: false,
             connected: false,
         };
@@ -318,9 +322,16 @@ impl Connection {
                         self.send_active(now);
                     }
                 }
-                Purpose::Logout => self.terminate(StreamOutcome::LoggedOut(
-                    "user_initiated (no answer from server)".into(),
+                Purpose::Logout => self.push_event(ConnEvent::LogoutFailed {
+                    code: None,
+                    reason: format!("no answer from the server within {LOGOUT_TIMEOUT_MS} ms"),
+                }),
+                Purpose::PairCodeHello => self.terminate(StreamOutcome::Disconnected(
+                    "server did not answer the pairing code request".into(),
                 )),
+                Purpose::PairCodeFinish => {
+                    tracing::warn!("server did not answer companion_finish; still waiting");
+                }
             }
             if self.is_closed() {
                 return;
@@ -406,8 +417,9 @@ impl Connection {
 
     /// Unlinks this device: sends `<iq xmlns="md" type="set"><remove-companion-device jid
     /// reason="user_initiated"/></iq>` and reports [`ConnEvent::LoggedOut`] when the server
-    /// answers (or after [`LOGOUT_TIMEOUT_MS`]). Without a paired, open connection it reports
-    /// `LoggedOut` at once.
+    /// confirms, or [`ConnEvent::LogoutFailed`] (the device stays linked; the connection stays
+    /// open) when it answers with an error or not within [`LOGOUT_TIMEOUT_MS`]. Without a
+    /// paired, open connection it reports `LoggedOut` at once.
     pub fn logout(&mut self, now: u64) {
         let jid = self.device.own_jid();
         match (jid, &self.phase) {
@@ -491,6 +503,7 @@ impl Connection {
         self.phase = Phase::Closed;
         self.pending.clear();
         self.qr = None;
+        self.pair_code = None;
         self.next_ping = None;
         self.push_event(event);
     }

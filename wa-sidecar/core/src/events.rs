@@ -15,9 +15,27 @@ pub enum ConnEvent {
         /// When this code stops being valid (unix millis).
         expires_at: u64,
     },
-    /// Every ref the server issued has expired without a scan. The connection is closed; the
-    /// CLI should say so and exit non-zero.
+    /// Every ref the server issued has expired without a scan (or, when pairing by code,
+    /// without the code being entered). The connection is closed; the CLI should say so and
+    /// exit non-zero.
     QrExhausted,
+    /// Pairing by phone number ([`crate::Connection::use_pairing_code`]): the server accepted
+    /// the code request; show `code` (`XXXX-XXXX`) to be typed into the phone (WhatsApp >
+    /// Linked devices > Link a device > Link with phone number instead) before `expires_at`
+    /// (unix millis). Sent once, instead of `Qr` events.
+    PairCode {
+        /// The code as the phone shows it, `XXXX-XXXX`.
+        code: String,
+        /// When the server's refs run out (unix millis).
+        expires_at: u64,
+    },
+    /// A pairing-by-code step went wrong without ending the connection: a malformed or
+    /// forged link-code notification (ignored), or the phone refused our key bundle (most
+    /// likely a mistyped code; it can be entered again). The device state is unchanged.
+    PairingProblem {
+        /// What happened, for the user.
+        reason: String,
+    },
     /// [`crate::Connection::device`] changed: persist it NOW, before sending the next
     /// [`crate::Connection::poll_transmit`] (the connection holds back transmits until this
     /// event has been polled).
@@ -48,6 +66,14 @@ pub enum ConnEvent {
     },
     /// Another client took over this session (conflict `replaced`). Stop; do not fight.
     Replaced,
+    /// The server did not unlink the device ([`crate::Connection::logout`]): it answered with
+    /// an error, or not in time. The device is still linked; the connection stays open.
+    LogoutFailed {
+        /// The server's error code, when it answered with one.
+        code: Option<u16>,
+        /// The server's answer (`<code> <text>`) or what happened instead.
+        reason: String,
+    },
     /// The connection is dead (no answer to a keepalive, handshake timeout, a stream error
     /// other than the above, a protocol error). Reconnect with backoff.
     Disconnected {

@@ -35,6 +35,9 @@ impl Connection {
             "notification" if attr(&node, "type") == "encrypt" && node.child("count").is_some() => {
                 self.on_prekey_notification(now, &node, rng)
             }
+            "notification" if attr(&node, "type") == "link_code_companion_reg" => {
+                self.on_link_code_notification(now, &node, rng)
+            }
             _ => self.push_event(ConnEvent::Node(node)),
         }
     }
@@ -53,7 +56,7 @@ impl Connection {
                 }
             }
             "set" if node.child("pair-device").is_some() && !self.device.is_paired() => {
-                self.on_pair_device(now, &node)
+                self.on_pair_device(now, &node, rng)
             }
             "set" if node.child("pair-success").is_some() && !self.device.is_paired() => {
                 self.on_pair_success(&node, rng)
@@ -123,15 +126,27 @@ impl Connection {
                     )),
                 }
             }
-            Purpose::Logout => {
+            Purpose::Logout if ok => {
                 self.terminate(StreamOutcome::LoggedOut("user_initiated".into()));
+            }
+            Purpose::Logout => {
+                let code = node
+                    .child("error")
+                    .and_then(|e| e.attr_str("code"))
+                    .and_then(|c| c.parse().ok());
+                let reason = format!("server refused: {}", error_text(node));
+                tracing::warn!(%reason, "logout refused; the device stays linked");
+                self.push_event(ConnEvent::LogoutFailed { code, reason });
+            }
+            Purpose::PairCodeHello | Purpose::PairCodeFinish => {
+                self.on_pair_code_answer(purpose, node, ok);
             }
         }
     }
 
     // ---- pairing ----
 
-    fn on_pair_device(&mut self, now: u64, node: &Node) {
+    fn on_pair_device(&mut self, now: u64, node: &Node, rng: &mut impl CryptoRngCore) {
         self.send_node(iq_result_for(node, Vec::new()));
         let refs: Vec<String> = node
             .child("pair-device")
@@ -149,13 +164,21 @@ impl Connection {
             return;
         }
         let expires_at = now.saturating_add(QR_FIRST_MS);
+        let all_expire_at =
+            (1..refs.len() as u64).fold(expires_at, |at, _| at.saturating_add(QR_NEXT_MS));
         let data = qr_string(&refs[0], &self.device);
         self.qr = Some(QrRotation {
             refs,
             index: 0,
             expires_at,
         });
-        self.push_event(ConnEvent::Qr { data, expires_at });
+        if self.pair_code.is_some() {
+            // Pairing by code: the refs still bound how long pairing may take (whatsmeow
+            // `PairPhone` doc), but no QR is shown.
+            self.start_pair_code(now, all_expire_at, rng);
+        } else {
+            self.push_event(ConnEvent::Qr { data, expires_at });
+        }
     }
 
     pub(crate) fn rotate_qr(&mut self, now: u64) {
@@ -168,8 +191,10 @@ impl Connection {
                 let reference = reference.clone();
                 qr.expires_at = now.saturating_add(QR_NEXT_MS);
                 let expires_at = qr.expires_at;
-                let data = qr_string(&reference, &self.device);
-                self.push_event(ConnEvent::Qr { data, expires_at });
+                if self.pair_code.is_none() {
+                    let data = qr_string(&reference, &self.device);
+                    self.push_event(ConnEvent::Qr { data, expires_at });
+                }
             }
             None => self.close_with(ConnEvent::QrExhausted),
         }
@@ -182,6 +207,7 @@ impl Connection {
         match verify_pair_success(success, &self.device, rng) {
             Ok(paired) => {
                 self.qr = None;
+                self.pair_code = None;
                 self.device.account = Some(paired.account.clone());
                 self.device.jid = Some(paired.jid.to_string());
                 self.device.lid = paired.lid.as_ref().map(ToString::to_string);
@@ -306,7 +332,7 @@ impl Connection {
     }
 }
 
-fn error_text(node: &Node) -> String {
+pub(crate) fn error_text(node: &Node) -> String {
     node.child("error")
         .map(|e| format!("{} {}", attr(e, "code"), attr(e, "text")))
         .unwrap_or_else(|| "no error element".into())

@@ -10,7 +10,9 @@
 //! * [`Connection`]: `new` → `poll_transmit`/`poll_event`/`poll_timeout`, `handle_bytes`,
 //!   `handle_timeout`, `send_node`/`send_iq`, `logout`.
 //! * [`ConnEvent`] / [`ConnError`]: what the driver acts on.
-//! * [`payload`], [`pairing`], [`stanza`]: the wire values, each with its source cited.
+//! * [`payload`], [`pairing`], [`pair_code`], [`stanza`]: the wire values, each with its
+//!   source cited. [`pair_code`] is pairing by phone number with an 8-character code
+//!   ([`Connection::use_pairing_code`]).
 //! * [`messaging`]: the sans-IO end-to-end messaging layer ([`messaging::Messenger`]).
 
 mod connection;
@@ -18,6 +20,8 @@ mod device;
 mod events;
 mod handlers;
 pub mod messaging;
+pub mod pair_code;
+mod pair_code_conn;
 pub mod pairing;
 pub mod payload;
 mod serde_keys;

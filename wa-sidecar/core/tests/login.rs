@@ -311,6 +311,50 @@ fn logout_removes_the_companion_and_reports_logged_out() {
 }
 
 #[test]
+fn a_refused_logout_is_reported_with_the_code_and_keeps_the_device() {
+    let (mut server, mut conn) = login(19);
+    to_connected(&mut server, &mut conn, 20);
+    conn.logout(NOW);
+    let iq = server.next(&mut conn, NOW);
+    let refusal = Node::new("iq")
+        .attr("from", "s.whatsapp.net")
+        .attr("type", "error")
+        .attr("id", attr(&iq, "id"))
+        .children(vec![
+            Node::new("error")
+                .attr("code", "501")
+                .attr("text", "feature-not-implemented"),
+        ]);
+    server.send(&mut conn, NOW, &refusal);
+    assert_eq!(
+        events(&mut conn),
+        vec![ConnEvent::LogoutFailed {
+            code: Some(501),
+            reason: "server refused: 501 feature-not-implemented".into()
+        }]
+    );
+    assert!(conn.is_connected(), "the device is still linked and usable");
+    assert!(conn.device().is_paired());
+}
+
+#[test]
+fn an_unanswered_logout_is_a_failure_not_a_logout() {
+    let (mut server, mut conn) = login(21);
+    to_connected(&mut server, &mut conn, 20);
+    server.answer_pings = true;
+    conn.logout(NOW);
+    let _iq = server.next(&mut conn, NOW);
+    let at = NOW + wa_core::LOGOUT_TIMEOUT_MS;
+    conn.handle_timeout(at, &mut rng(3));
+    let evs = events(&mut conn);
+    assert!(
+        matches!(&evs[..], [ConnEvent::LogoutFailed { code: None, .. }]),
+        "{evs:?}"
+    );
+    assert!(!conn.is_closed());
+}
+
+#[test]
 fn edge_routing_is_stored_and_used_on_the_next_intro() {
     let (mut server, mut conn) = login(18);
     let ib = Node::new("ib").children(vec![

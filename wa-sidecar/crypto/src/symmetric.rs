@@ -1,8 +1,11 @@
-//! Symmetric helpers used by several protocols: HKDF, HMAC, AES-256-GCM, AES-256-CBC.
+//! Symmetric helpers used by several protocols: HKDF, HMAC, PBKDF2, AES-256-GCM, AES-256-CBC,
+//! AES-256-CTR.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use cbc::cipher::{
+    BlockDecryptMut, BlockEncryptMut, KeyIvInit, StreamCipher, block_padding::Pkcs7,
+};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -101,4 +104,18 @@ pub fn aes256_cbc_decrypt(
     cbc::Decryptor::<aes::Aes256>::new(key.into(), iv.into())
         .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
         .map_err(|_| CryptoError::CbcPadding)
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018) of `password` with `salt` and `rounds` iterations, 32 bytes
+/// out. `rounds` of 0 is treated as 1.
+pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, rounds.max(1), &mut out);
+    out
+}
+
+/// AES-256-CTR with a 128-bit big-endian counter starting at `iv` (the layout of Node's
+/// `aes-256-ctr`, Go's `cipher.NewCTR`): encrypts or decrypts `data` in place.
+pub fn aes256_ctr_apply(key: &[u8; 32], iv: &[u8; 16], data: &mut [u8]) {
+    ctr::Ctr128BE::<aes::Aes256>::new(key.into(), iv.into()).apply_keystream(data);
 }

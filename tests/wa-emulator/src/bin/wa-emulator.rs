@@ -27,6 +27,10 @@ struct Args {
     /// 32-byte hex seed for the root key pair (a stable root key across runs); random if absent.
     #[arg(long, env = "WA_EMULATOR_ROOT_SEED")]
     root_seed: Option<String>,
+    /// How many refs (QR codes) `pair-device` carries; the real server sends 6.
+    #[arg(long, env = "WA_EMULATOR_PAIR_REFS", default_value_t = 6,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pair_refs: u16,
 }
 
 #[tokio::main]
@@ -54,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         ws_addr: args.ws,
         admin_addr: args.admin,
         root_seed,
+        pair_refs: usize::from(args.pair_refs),
     })
     .await
     .context("binding the emulator's listeners")?;
