@@ -1,6 +1,7 @@
 //! Admin HTTP API (axum), on its own port:
 //! * `POST /admin/scan` `{"qr","phone"}`: the phone scans a QR code; answers once the companion
 //!   signed the device identity (200 with the device) or failed;
+//! * `POST /admin/pair-code` `{"phone","code"}`: the phone's user types a pairing code;
 //! * `GET /admin/devices`, `GET /admin/state`;
 //! * `POST /admin/fault`
 //!   `{"kind":"drop"|"stream_error"|"delay_ms"|"refuse_logins"|"refuse_logouts", ...}`;
@@ -17,12 +18,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::registry::DeviceView;
 use crate::server::{Command, ScanFailure, Shared};
+use crate::session::{PairError, ScanError};
 use crate::stanzas::StreamError;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/admin/scan", post(scan))
+        .route("/admin/pair-code", post(pair_code))
         .route("/admin/devices", get(devices))
         .route("/admin/state", get(state))
         .route("/admin/fault", post(fault))
@@ -41,15 +45,37 @@ struct ScanRequest {
 }
 
 async fn scan(State(shared): State<Arc<Shared>>, Json(req): Json<ScanRequest>) -> Response {
-    match crate::server::scan(&shared, &req.qr, &req.phone).await {
+    paired(crate::server::scan(&shared, &req.qr, &req.phone).await)
+}
+
+#[derive(Deserialize)]
+struct PairCodeRequest {
+    phone: String,
+    code: String,
+}
+
+async fn pair_code(
+    State(shared): State<Arc<Shared>>,
+    Json(req): Json<PairCodeRequest>,
+) -> Response {
+    paired(crate::server::enter_code(&shared, &req.phone, &req.code).await)
+}
+
+/// 200 with the device, or the failure: 400 bad QR/code, 403 wrong code, 404 no such
+/// companion, 409 not possible on that connection, 410 gone, 502 pairing failed, 504 timeout.
+fn paired(result: Result<DeviceView, ScanFailure>) -> Response {
+    match result {
         Ok(device) => (StatusCode::OK, Json(device)).into_response(),
         Err(e) => {
             let status = match &e {
-                ScanFailure::BadQr(_) => StatusCode::BAD_REQUEST,
-                ScanFailure::NoSuchCompanion => StatusCode::NOT_FOUND,
+                ScanFailure::BadQr(_) | ScanFailure::Scan(ScanError::BadCode) => {
+                    StatusCode::BAD_REQUEST
+                }
+                ScanFailure::NoSuchCompanion | ScanFailure::NoCodeRequest => StatusCode::NOT_FOUND,
                 ScanFailure::Gone => StatusCode::GONE,
                 ScanFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 ScanFailure::Scan(_) => StatusCode::CONFLICT,
+                ScanFailure::Pair(PairError::WrongCode) => StatusCode::FORBIDDEN,
                 ScanFailure::Pair(_) => StatusCode::BAD_GATEWAY,
             };
             error(status, e)

@@ -167,6 +167,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
             noise_public: finished.client_static,
             jid: session.logged_in_jid().map(str::to_owned),
             unpaired: session.is_unpaired(),
+            pair_phone: None,
         },
     );
 
@@ -175,7 +176,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
     let mut pending = first;
     loop {
         let jid = session.logged_in_jid();
-        if carry_out(&mut link, &mut pending, &mut waiter, &shared, jid).await? {
+        if carry_out(&mut link, &mut pending, &mut waiter, &shared, (id, jid)).await? {
             break;
         }
         tokio::select! {
@@ -202,6 +203,26 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                         rng: OsRng,
                     };
                     match session.scan(&qr, &phone, &mut ctx) {
+                        Ok(out) => {
+                            pending = out;
+                            waiter = Some(reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    }
+                }
+                Some(Command::EnterCode { phone, code, reply }) => {
+                    let mut registry = shared.registry();
+                    let mut ctx = Ctx {
+                        registry: &mut registry,
+                        now: unix_now(),
+                        refuse_logins: false,
+                        refuse_logouts: false,
+                        pair_refs: shared.pair_refs,
+                        rng: OsRng,
+                    };
+                    match session.enter_code(&phone, &code, &mut ctx) {
                         Ok(out) => {
                             pending = out;
                             waiter = Some(reply);
@@ -248,7 +269,7 @@ async fn carry_out(
     pending: &mut Vec<Output>,
     waiter: &mut Option<oneshot::Sender<Result<DeviceView, ScanFailure>>>,
     shared: &Shared,
-    jid: Option<&str>,
+    (id, jid): (u64, Option<&str>),
 ) -> Result<bool, ConnError> {
     for out in std::mem::take(pending) {
         match out {
@@ -265,6 +286,11 @@ async fn carry_out(
                 }
             }
             Output::Route { to, node } => shared.route(&to, node),
+            Output::LinkCodeRequested { phone } => {
+                if let Some(info) = shared.conns().get_mut(&id) {
+                    info.pair_phone = Some(phone);
+                }
+            }
             Output::Close(reason) => {
                 tracing::info!(%reason, "closing connection");
                 let _ = link.ws.close(None).await;

@@ -17,6 +17,11 @@
 //! * `POST /admin/scan` `{"qr":"<QR string as the client shows it>","phone":"9725..."}`: the
 //!   phone scans; 200 with the device once the companion signed its identity; 400 bad QR,
 //!   404 no such companion connected, 409 wrong ref/keys, 502 bad device signature, 504 timeout.
+//! * `POST /admin/pair-code` `{"phone":"9725...","code":"ABCD-EFGH"}`: the phone's user types
+//!   the pairing code a companion showed after asking for one for that number (pairing by
+//!   phone number, [`session`]); 200 with the device once the companion signed; 400 not a
+//!   code, 403 wrong code (the companion's key bundle does not decrypt; it may be entered
+//!   again), 404 no companion asked for a code for that phone, 502/504 as for a scan.
 //! * `GET /admin/devices`: registered devices (public keys, prekey count, push name).
 //! * `GET /admin/state`: connections, device/account counts, fault switches, root key.
 //! * `POST /admin/fault`: `{"kind":"drop"}` closes every connection;

@@ -18,6 +18,7 @@ use crate::delivery::Deliveries;
 use crate::qr::QrData;
 use crate::registry::{DeviceView, Registry};
 use crate::session::{PairError, ScanError};
+
 use crate::stanzas::StreamError;
 
 /// Where to listen and which root key to use.
@@ -56,6 +57,12 @@ pub(crate) enum Command {
         phone: String,
         reply: oneshot::Sender<Result<DeviceView, ScanFailure>>,
     },
+    /// The phone's user typed this pairing code for account `phone`.
+    EnterCode {
+        phone: String,
+        code: String,
+        reply: oneshot::Sender<Result<DeviceView, ScanFailure>>,
+    },
     /// Send `<stream:error>` and close.
     StreamError(StreamError),
     /// Drop the TCP connection without a goodbye.
@@ -73,6 +80,9 @@ pub enum ScanFailure {
     /// No unpaired companion is connected with this QR's Noise key.
     #[error("no unpaired connection with this QR's noise key")]
     NoSuchCompanion,
+    /// No connected companion asked for a pairing code for this phone number.
+    #[error("no connected companion asked for a pairing code for this phone")]
+    NoCodeRequest,
     /// The companion's connection went away.
     #[error("the companion disconnected")]
     Gone,
@@ -118,6 +128,35 @@ pub(crate) async fn scan(
     }
 }
 
+/// The phone's user types `code` (as shown by the companion, `XXXX-XXXX`) for account
+/// `phone`; the same as `POST /admin/pair-code`. Finds the companion that asked for a code for
+/// `phone` and waits until it signed the device identity, or until its key bundle proved the
+/// code wrong ([`PairError::WrongCode`]; the code may then be entered again).
+pub(crate) async fn enter_code(
+    shared: &Shared,
+    phone: &str,
+    code: &str,
+) -> Result<DeviceView, ScanFailure> {
+    let tx = shared
+        .conns()
+        .values()
+        .find(|c| c.unpaired && c.pair_phone.as_deref() == Some(phone))
+        .map(|c| c.tx.clone())
+        .ok_or(ScanFailure::NoCodeRequest)?;
+    let (reply, answer) = oneshot::channel();
+    tx.send(Command::EnterCode {
+        phone: phone.to_owned(),
+        code: code.to_owned(),
+        reply,
+    })
+    .map_err(|_| ScanFailure::Gone)?;
+    match tokio::time::timeout(SCAN_TIMEOUT, answer).await {
+        Err(_) => Err(ScanFailure::Timeout(SCAN_TIMEOUT)),
+        Ok(Err(_)) => Err(ScanFailure::Gone),
+        Ok(Ok(result)) => result,
+    }
+}
+
 /// What the admin side knows about a live connection.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnInfo {
@@ -125,6 +164,8 @@ pub(crate) struct ConnInfo {
     pub(crate) noise_public: [u8; 32],
     pub(crate) jid: Option<String>,
     pub(crate) unpaired: bool,
+    /// The phone number this unpaired companion asked a pairing code for.
+    pub(crate) pair_phone: Option<String>,
 }
 
 /// Fault switches read by every connection.
@@ -330,6 +371,12 @@ impl EmulatorHandle {
     /// as `POST /admin/scan`. Returns the paired device once the companion signed.
     pub async fn scan(&self, qr: &str, phone: &str) -> Result<DeviceView, ScanFailure> {
         scan(&self.shared, qr, phone).await
+    }
+
+    /// Acts as the phone's user typing the pairing `code` for account `phone`; the same as
+    /// `POST /admin/pair-code`. Returns the paired device once the companion signed.
+    pub async fn enter_code(&self, phone: &str, code: &str) -> Result<DeviceView, ScanFailure> {
+        enter_code(&self.shared, phone, code).await
     }
 
     /// The registered devices.

@@ -12,6 +12,8 @@ use crate::registry::{Device, DeviceSlot, DeviceView, Registration, Registry};
 use crate::routing;
 use crate::stanzas::{self, StreamError, attr, id_of, iq_error, iq_result};
 
+mod link_code;
+
 /// Number of refs in `pair-device` (whatsmeow `qrchan.go` assumes 6). The default of
 /// [`crate::EmulatorConfig::pair_refs`].
 pub const PAIR_REFS: usize = 6;
@@ -39,6 +41,12 @@ pub enum Output {
     Close(String),
     /// A scan finished: the companion signed (or refused) the device identity.
     Paired(Result<DeviceView, PairError>),
+    /// The companion asked for a pairing code for this phone number (`companion_hello`): the
+    /// phone's user may now enter it ([`Session::enter_code`]).
+    LinkCodeRequested {
+        /// Phone number, digits.
+        phone: String,
+    },
     /// Deliver `node` to the device with phone-number JID `to` (queued while it is offline).
     Route {
         /// `<phone>:<device>@s.whatsapp.net`.
@@ -66,6 +74,13 @@ pub enum ScanError {
     /// The phone number is not all digits.
     #[error("phone must be digits only")]
     BadPhone,
+    /// The code is not 8 characters of the pairing-code alphabet (the phone's keyboard would
+    /// not accept it).
+    #[error("a pairing code is 8 characters of 123456789ABCDEFGHJKLMNPQRSTVWXYZ")]
+    BadCode,
+    /// This companion did not ask for a pairing code for that phone number.
+    #[error("no pairing code was requested for this phone on this connection")]
+    NoCodeRequested,
 }
 
 /// Pairing failed after pair-success was sent (the companion's fault, or it went away).
@@ -83,6 +98,12 @@ pub enum PairError {
     /// The connection closed before the companion answered.
     #[error("connection closed before the companion answered")]
     Disconnected,
+    /// The code entered at the phone is not the companion's: its key bundle does not decrypt.
+    #[error("wrong pairing code: the companion's key bundle does not decrypt")]
+    WrongCode,
+    /// The companion's `companion_finish` is malformed or does not match its registration.
+    #[error("bad companion_finish: {0}")]
+    BadFinish(&'static str),
 }
 
 /// Everything a step of the state machine may use besides the connection's own state.
@@ -112,6 +133,7 @@ enum Phase {
         registration: Registration,
         refs: Vec<String>,
         pairing: Option<Box<PendingPair>>,
+        link_code: Option<Box<link_code::LinkCode>>,
     },
     LoggedIn {
         jid: String,
@@ -148,6 +170,7 @@ impl Session {
                     registration,
                     refs,
                     pairing: None,
+                    link_code: None,
                 };
                 vec![Output::Send(node)]
             }
@@ -203,6 +226,7 @@ impl Session {
             registration,
             refs,
             pairing,
+            ..
         } = &mut self.phase
         else {
             return Err(ScanError::NotUnpaired);
@@ -218,37 +242,9 @@ impl Session {
         {
             return Err(ScanError::KeyMismatch);
         }
-        let slot = ctx.registry.allocate_device(phone, &mut ctx.rng);
-        let Some(account) = ctx.registry.account_key(phone) else {
-            // allocate_device just created the account.
-            return Err(ScanError::NotUnpaired);
-        };
-        let issued = adv::issue_identity(
-            account,
-            &registration.identity_public,
-            &qr.adv_secret,
-            slot.key_index,
-            ctx.now,
-            &mut ctx.rng,
-        );
-        let node = stanzas::pair_success(
-            &iq_id,
-            ctx.now,
-            issued.hmac_container.clone(),
-            &crate::registry::device_jid(&slot.phone, slot.device),
-            &format!("{}:{}@lid", slot.lid, slot.device),
-            "android",
-        );
-        tracing::info!(
-            phone,
-            device = slot.device,
-            "phone scanned the QR; pair-success sent"
-        );
-        *pairing = Some(Box::new(PendingPair {
-            iq_id,
-            slot,
-            issued,
-        }));
+        let (node, pending) = issue_pair_success(registration, phone, &qr.adv_secret, iq_id, ctx)?;
+        tracing::info!(phone, "phone scanned the QR; pair-success sent");
+        *pairing = Some(Box::new(pending));
         Ok(vec![Output::Send(node)])
     }
 
@@ -306,6 +302,10 @@ impl Session {
             Phase::Unpaired {
                 pairing: Some(_), ..
             } => vec![Output::Paired(Err(PairError::Disconnected))],
+            Phase::Unpaired {
+                link_code: Some(lc),
+                ..
+            } if lc.code_entered() => vec![Output::Paired(Err(PairError::Disconnected))],
             _ => Vec::new(),
         }
     }
@@ -352,6 +352,9 @@ impl Session {
             }
             // Acks of our pair-device and similar.
             "result" | "error" => Vec::new(),
+            "set" if node.child("link_code_companion_reg").is_some() => {
+                self.on_link_code_iq(node, ctx)
+            }
             "get" if attr(node, "xmlns") == "w:p" => vec![Output::Send(iq_result(&id, vec![]))],
             _ => {
                 tracing::warn!(xmlns = %attr(node, "xmlns"), %kind, "unknown iq before pairing");
@@ -383,6 +386,48 @@ fn new_ref(rng: &mut impl CryptoRngCore) -> String {
         "2@{}",
         base64::engine::general_purpose::STANDARD.encode(raw)
     )
+}
+
+/// The phone issues the signed device identity for the companion of `registration` on
+/// `phone`'s account, with `adv_secret` as the HMAC key (from the QR code, or derived at the
+/// end of a pairing-code exchange): allocates the device and builds pair-success.
+fn issue_pair_success<R: CryptoRngCore>(
+    registration: &Registration,
+    phone: &str,
+    adv_secret: &[u8; 32],
+    iq_id: String,
+    ctx: &mut Ctx<'_, R>,
+) -> Result<(Node, PendingPair), ScanError> {
+    let slot = ctx.registry.allocate_device(phone, &mut ctx.rng);
+    let Some(account) = ctx.registry.account_key(phone) else {
+        // allocate_device just created the account.
+        return Err(ScanError::NotUnpaired);
+    };
+    let issued = adv::issue_identity(
+        account,
+        &registration.identity_public,
+        adv_secret,
+        slot.key_index,
+        ctx.now,
+        &mut ctx.rng,
+    );
+    let node = stanzas::pair_success(
+        &iq_id,
+        ctx.now,
+        issued.hmac_container.clone(),
+        &crate::registry::device_jid(&slot.phone, slot.device),
+        &format!("{}:{}@lid", slot.lid, slot.device),
+        "android",
+    );
+    tracing::info!(phone, device = slot.device, "pair-success sent");
+    Ok((
+        node,
+        PendingPair {
+            iq_id,
+            slot,
+            issued,
+        },
+    ))
 }
 
 fn finish_pairing<R: CryptoRngCore>(

@@ -407,3 +407,103 @@ fn a_companion_logout_removes_the_device_and_its_next_login_is_refused() {
     assert_eq!(sent(&out)[0].tag, "failure");
     assert_eq!(attr(sent(&out)[0], "reason"), "401");
 }
+
+/// `companion_hello` is checked against the registration, and the phone only accepts a code
+/// for a phone that asked for one.
+#[test]
+fn pairing_code_requests_are_checked() {
+    let companion = Companion::new();
+    let mut registry = Registry::new();
+    let (mut session, _) = Session::open(
+        ClientIntent::Register(companion.registration()),
+        &companion.noise.public,
+        &mut ctx(&mut registry),
+    );
+    let hello = |noise: &[u8], nonce: Vec<u8>, display: &str| {
+        iq(
+            "h",
+            "md",
+            "set",
+            vec![
+                Node::new("link_code_companion_reg")
+                    .attr("jid", format!("{PHONE}@s.whatsapp.net"))
+                    .attr("stage", "companion_hello")
+                    .children(vec![
+                        Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
+                            .bytes(vec![1; 80]),
+                        Node::new("companion_server_auth_key_pub").bytes(noise.to_vec()),
+                        Node::new("companion_platform_id").bytes(b"1".to_vec()),
+                        Node::new("companion_platform_display").bytes(display.as_bytes().to_vec()),
+                        Node::new("link_code_pairing_nonce").bytes(nonce),
+                    ]),
+            ],
+        )
+    };
+    assert_eq!(
+        session
+            .enter_code(PHONE, "ABCD-EFGH", &mut ctx(&mut registry))
+            .unwrap_err(),
+        ScanError::NoCodeRequested
+    );
+    let noise = companion.noise.public;
+    for bad in [
+        hello(&[9; 32], vec![0], "Chrome (Linux)"),
+        hello(&noise, vec![7], "Chrome (Linux)"),
+        hello(&noise, vec![0], "wa-sidecar"),
+    ] {
+        let out = session.on_node(&bad, &mut ctx(&mut registry));
+        assert_eq!(attr(sent(&out)[0], "type"), "error");
+        assert_eq!(attr(sent(&out)[0].child("error").unwrap(), "code"), "400");
+    }
+    // Baileys' string nonce "0" is accepted like the byte 0.
+    let out = session.on_node(
+        &hello(&noise, b"0".to_vec(), "Chrome (Mac OS)"),
+        &mut ctx(&mut registry),
+    );
+    assert!(matches!(&out[0], Output::LinkCodeRequested { phone } if phone == PHONE));
+    let answer = sent(&out)[0];
+    assert_eq!(attr(answer, "type"), "result");
+    let reference = answer
+        .child("link_code_companion_reg")
+        .and_then(|r| r.child("link_code_pairing_ref"))
+        .and_then(Node::content_bytes)
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        session
+            .enter_code(PHONE, "ABCD-EFG0", &mut ctx(&mut registry))
+            .unwrap_err(),
+        ScanError::BadCode
+    );
+    assert_eq!(
+        session
+            .enter_code("972500000099", "ABCD-EFGH", &mut ctx(&mut registry))
+            .unwrap_err(),
+        ScanError::NoCodeRequested
+    );
+    let out = session
+        .enter_code(PHONE, "abcd-efgh", &mut ctx(&mut registry))
+        .unwrap();
+    let notification = sent(&out)[0];
+    assert_eq!(attr(notification, "type"), "link_code_companion_reg");
+    let reg = notification.child("link_code_companion_reg").unwrap();
+    assert_eq!(attr(reg, "stage"), "primary_hello");
+    assert_eq!(
+        reg.child("link_code_pairing_ref")
+            .and_then(Node::content_bytes)
+            .unwrap(),
+        reference
+    );
+    assert_eq!(
+        reg.child("primary_identity_pub")
+            .and_then(Node::content_bytes)
+            .unwrap(),
+        registry.account_key(PHONE).unwrap().public
+    );
+    assert_eq!(
+        session
+            .enter_code(PHONE, "ABCD-EFGH", &mut ctx(&mut registry))
+            .unwrap_err(),
+        ScanError::InProgress
+    );
+}
