@@ -1,10 +1,15 @@
 // Test harness: drives UNMODIFIED Baileys (@whiskeysockets/baileys, pinned in package.json)
 // against the wa-emulator. This is our own script that *uses* Baileys; it contains no Baileys code.
 //
-// Usage: node harness.mjs <ws-url> <auth-dir>
+// Usage: node harness.mjs <ws-url> <auth-dir> [--pair-phone <digits>]
+//
+// With --pair-phone, an unpaired Baileys links by phone number instead of QR: on its first QR
+// event it calls `sock.requestPairingCode(<digits>)` (as Baileys' README shows) and prints the
+// code instead of QR data.
 //
 // Prints one line per event on stdout (the Rust test reads them):
-//   qr-data: <qr string exactly as Baileys builds it>
+//   qr-data: <qr string exactly as Baileys builds it>   (QR mode)
+//   pairing-code: <code exactly as requestPairingCode returns it>   (--pair-phone mode)
 //   open <own jid>
 //   close <status code>        (every close, before reconnecting)
 //   reconnecting
@@ -21,11 +26,14 @@ import { createInterface } from 'node:readline'
 import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import pino from 'pino'
 
-const [wsUrl, authDir] = process.argv.slice(2)
-if (!wsUrl || !authDir) {
-	console.error('usage: node harness.mjs <ws-url> <auth-dir>')
+const [wsUrl, authDir, ...options] = process.argv.slice(2)
+const pairPhone = options[0] === '--pair-phone' ? options[1] : undefined
+if (!wsUrl || !authDir || (options.length && !pairPhone)) {
+	console.error('usage: node harness.mjs <ws-url> <auth-dir> [--pair-phone <digits>]')
 	process.exit(2)
 }
+// A code is requested once per process (Baileys' own QR rotation keeps firing `qr`).
+let codeRequested = false
 mkdirSync(authDir, { recursive: true })
 
 const logger = pino({ level: process.env.BAILEYS_LOG_LEVEL || 'silent' }, pino.destination(2))
@@ -82,7 +90,15 @@ const start = async () => {
 	})
 	sock.ev.on('connection.update', update => {
 		const { connection, lastDisconnect, qr } = update
-		if (qr) {
+		if (qr && pairPhone) {
+			if (!codeRequested) {
+				codeRequested = true
+				sock
+					.requestPairingCode(pairPhone)
+					.then(code => say(`pairing-code: ${code}`))
+					.catch(err => say(`pairing-code-failed ${JSON.stringify(String(err?.message ?? err))}`))
+			}
+		} else if (qr) {
 			say(`qr-data: ${qr}`)
 		}
 		if (connection === 'open') {

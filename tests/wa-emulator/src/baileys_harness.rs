@@ -1,5 +1,6 @@
 //! Test support: drives the UNMODIFIED Baileys harness (`tests/interop/baileys/harness.mjs`, a
-//! Node process) from Rust tests. The harness prints `qr-data: <qr>`, `open <jid>`,
+//! Node process) from Rust tests. The harness prints `qr-data: <qr>` (or, pairing by phone
+//! number, `pairing-code: <code>`), `open <jid>`,
 //! `message <json>`, `close <code>` and `stopped` lines, and takes `send <jid> <text>` on stdin.
 //! Every wait has a deadline; failures panic with what the harness printed, failing the test.
 
@@ -48,10 +49,21 @@ impl BaileysHarness {
     /// Starts Baileys against `ws_url` with its auth state in `auth_dir`. Baileys' log level
     /// comes from `BAILEYS_LOG_LEVEL` (default `fatal`).
     pub fn spawn(ws_url: &str, auth_dir: &Path) -> Self {
+        Self::spawn_with(ws_url, auth_dir, &[])
+    }
+
+    /// Like [`Self::spawn`], but an unpaired Baileys links by phone number: it calls
+    /// `requestPairingCode(phone)` and prints `pairing-code: <code>` instead of QR data.
+    pub fn spawn_pairing_by_code(ws_url: &str, auth_dir: &Path, phone: &str) -> Self {
+        Self::spawn_with(ws_url, auth_dir, &["--pair-phone", phone])
+    }
+
+    fn spawn_with(ws_url: &str, auth_dir: &Path, options: &[&str]) -> Self {
         let mut child = Command::new("node")
             .arg("harness.mjs")
             .arg(ws_url)
             .arg(auth_dir)
+            .args(options)
             .current_dir(harness_dir())
             .env(
                 "BAILEYS_LOG_LEVEL",

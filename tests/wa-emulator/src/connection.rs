@@ -290,6 +290,7 @@ async fn carry_out(
                 if let Some(info) = shared.conns().get_mut(&id) {
                     info.pair_phone = Some(phone);
                 }
+                shared.code_requested.notify_waiters();
             }
             Output::Close(reason) => {
                 tracing::info!(%reason, "closing connection");

@@ -21,7 +21,8 @@
 //!   the pairing code a companion showed after asking for one for that number (pairing by
 //!   phone number, [`session`]); 200 with the device once the companion signed; 400 not a
 //!   code, 403 wrong code (the companion's key bundle does not decrypt; it may be entered
-//!   again), 404 no companion asked for a code for that phone, 502/504 as for a scan.
+//!   again), 404 no companion asked for a code for that phone (within 10 s), 502/504 as for a
+//!   scan.
 //! * `GET /admin/devices`: registered devices (public keys, prekey count, push name).
 //! * `GET /admin/state`: connections, device/account counts, fault switches, root key.
 //! * `POST /admin/fault`: `{"kind":"drop"}` closes every connection;

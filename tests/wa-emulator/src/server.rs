@@ -128,21 +128,39 @@ pub(crate) async fn scan(
     }
 }
 
+/// How long `enter_code` waits for the companion's code request to be processed. Baileys shows
+/// its code as soon as the request is written, without waiting for the server's answer, so a
+/// quick caller may get here first.
+pub const CODE_REQUEST_WAIT: Duration = Duration::from_secs(10);
+
 /// The phone's user types `code` (as shown by the companion, `XXXX-XXXX`) for account
 /// `phone`; the same as `POST /admin/pair-code`. Finds the companion that asked for a code for
-/// `phone` and waits until it signed the device identity, or until its key bundle proved the
-/// code wrong ([`PairError::WrongCode`]; the code may then be entered again).
+/// `phone` (waiting up to [`CODE_REQUEST_WAIT`] for its request) and waits until it signed the
+/// device identity, or until its key bundle proved the code wrong ([`PairError::WrongCode`];
+/// the code may then be entered again).
 pub(crate) async fn enter_code(
     shared: &Shared,
     phone: &str,
     code: &str,
 ) -> Result<DeviceView, ScanFailure> {
-    let tx = shared
-        .conns()
-        .values()
-        .find(|c| c.unpaired && c.pair_phone.as_deref() == Some(phone))
-        .map(|c| c.tx.clone())
-        .ok_or(ScanFailure::NoCodeRequest)?;
+    let deadline = tokio::time::Instant::now() + CODE_REQUEST_WAIT;
+    let tx = loop {
+        let notified = shared.code_requested.notified();
+        tokio::pin!(notified);
+        // registered before looking, so a request processed in between is not missed
+        notified.as_mut().enable();
+        let found = shared
+            .conns()
+            .values()
+            .find(|c| c.unpaired && c.pair_phone.as_deref() == Some(phone))
+            .map(|c| c.tx.clone());
+        if let Some(tx) = found {
+            break tx;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err(ScanFailure::NoCodeRequest);
+        }
+    };
     let (reply, answer) = oneshot::channel();
     tx.send(Command::EnterCode {
         phone: phone.to_owned(),
@@ -186,6 +204,8 @@ pub(crate) struct Shared {
     pub(crate) pair_refs: usize,
     next_conn: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Signalled whenever a companion asked for a pairing code ([`ConnInfo::pair_phone`]).
+    pub(crate) code_requested: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -294,6 +314,7 @@ impl Emulator {
             pair_refs: config.pair_refs.max(1),
             next_conn: AtomicU64::new(1),
             shutdown: shutdown_rx,
+            code_requested: tokio::sync::Notify::new(),
         });
         let ws_task = tokio::spawn(accept_loop(ws, shared.clone()));
         let router = crate::admin::router(shared.clone());

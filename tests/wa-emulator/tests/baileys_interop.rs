@@ -1,6 +1,7 @@
 //! Interop with UNMODIFIED Baileys (`tests/interop/baileys`, pinned in its package.json): pair by
 //! QR through the admin API, log in again from the saved auth state without a new QR, survive a
-//! dropped connection, and get logged out when the device is removed.
+//! dropped connection, and get logged out when the device is removed; pair by phone number
+//! (`requestPairingCode`) with the code typed at the emulated phone.
 //!
 //! Needs `npm ci` in `tests/interop/baileys`. Without `node_modules` the test fails when `CI` is
 //! set and otherwise prints a notice and passes.
@@ -168,5 +169,37 @@ async fn unmodified_baileys_pairs_logs_in_reconnects_and_is_logged_out() {
     assert!(emu.devices().is_empty());
     let status = baileys.reap().await;
     assert_eq!(status.code(), Some(3), "exit code after logout");
+    emu.shutdown().await;
+}
+
+/// Baileys' own `requestPairingCode`: the code it returns, typed into the emulated phone,
+/// opens Baileys' key bundle, and the ADV secret both sides derived keys pair-success's HMAC
+/// (Baileys checks it), so Baileys pairs, restarts (515) and opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmodified_baileys_pairs_by_phone_number_code() {
+    if !ready() {
+        return;
+    }
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let auth = tempfile::tempdir().unwrap();
+    let phone = "972500000021";
+    let mut baileys = BaileysHarness::spawn_pairing_by_code(&emu.ws_url(), auth.path(), phone);
+    let code = baileys.expect("pairing-code: ").await;
+    assert_eq!(code.len(), 8, "{code}");
+    assert!(
+        !baileys.seen().iter().any(|l| l.starts_with("qr-data")),
+        "{:?}",
+        baileys.seen()
+    );
+    let device = emu.enter_code(phone, &code).await.unwrap();
+    assert_eq!(device.jid, format!("{phone}:1@s.whatsapp.net"));
+    assert_eq!(baileys.expect("close ").await, "515");
+    assert_eq!(baileys.expect("open ").await, device.jid);
+    baileys.stop().await;
+
+    // The saved auth state logs in again without any code or QR.
+    let mut baileys = BaileysHarness::spawn(&emu.ws_url(), auth.path());
+    assert_eq!(baileys.expect("open ").await, device.jid);
+    baileys.stop().await;
     emu.shutdown().await;
 }
