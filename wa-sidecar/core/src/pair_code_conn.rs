@@ -104,9 +104,7 @@ impl Connection {
                     "server refused the pairing code request: {}",
                     error_text(node)
                 );
-                self.push_event(ConnEvent::PairingProblem {
-                    reason: reason.clone(),
-                });
+                tracing::warn!(%reason, "pairing by code impossible");
                 self.terminate(StreamOutcome::Disconnected(reason));
             }
             Purpose::PairCodeHello => {

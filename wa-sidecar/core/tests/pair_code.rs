@@ -358,7 +358,7 @@ fn a_refused_code_request_ends_the_attempt_with_the_reason() {
     );
     let evs = events(&mut conn);
     assert!(
-        matches!(&evs[..], [ConnEvent::PairingProblem { .. }, ConnEvent::Disconnected { reason }]
+        matches!(&evs[..], [ConnEvent::Disconnected { reason }]
             if reason.contains("400 bad-request")),
         "{evs:?}"
     );
