@@ -110,6 +110,9 @@ pub fn handle_logged_in_iq(node: &Node, jid: &str, registry: &mut Registry) -> I
             &id,
             vec![Node::new("props").attr("protocol", "2").attr("hash", "emu")],
         )),
+        ("w:sync:app:state", "set", _) => {
+            IqOutcome::reply(crate::app_state::answer_sync(node, &id))
+        }
         ("blocklist", "get", _) => IqOutcome::reply(iq_result(&id, vec![Node::new("list")])),
         ("privacy", "get", "privacy") => IqOutcome::reply(iq_result(&id, vec![privacy()])),
         ("privacy", "set", _) | ("urn:xmpp:whatsapp:dirty", "set", _) => {

@@ -5,6 +5,7 @@
 //! * Noise XX responder with its own certificate chain ([`certs`]), signed for real (XEdDSA);
 //! * QR pairing, with the emulator acting as the primary phone ([`adv`], [`qr`]);
 //! * login checked against the registered Noise key, then the post-login IQs ([`iq`]);
+//! * app-state sync answered as for an account without app state ([`app_state`]);
 //! * fault injection and an admin HTTP API (see below).
 //!
 //! * relay of 1:1 messages and receipts between registered devices, with an offline queue
@@ -41,6 +42,7 @@
 
 mod admin;
 pub mod adv;
+pub mod app_state;
 pub mod baileys_harness;
 pub mod certs;
 mod connection;
