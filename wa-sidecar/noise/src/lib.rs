@@ -11,11 +11,15 @@
 //! Server (emulator) flow: [`FrameDecoder::server`] strips the client intro;
 //! [`ServerHandshake::read_client_hello`] → ServerHello bytes (chain from [`build_cert_chain`]);
 //! [`ServerHandshake::read_client_finish`] → [`ClientFinished`] and the [`Transport`].
+//! A server that also serves returning clients resuming with Noise IK (whatsapp-rust) calls
+//! [`ServerHandshake::respond`] instead of `read_client_hello`: XX, IK accepted (done, no
+//! ClientFinish), or XXfallback when the client cached another server key ([`Responder`]).
 
 mod cert;
 mod client;
 mod error;
 mod frame;
+mod ik;
 mod server;
 mod symmetric;
 mod transport;
@@ -27,6 +31,7 @@ pub use cert::{
 pub use client::{ClientHandshake, ServerIdentity};
 pub use error::{HandshakeError, HandshakeStep};
 pub use frame::{FrameDecoder, FrameEncoder, FrameError, MAX_FRAME_LEN, WA_CONN_HEADER};
+pub use ik::{NOISE_IK_NAME, NOISE_XXFALLBACK_NAME, Responder};
 pub use server::{ClientFinished, ServerHandshake};
 pub use symmetric::NOISE_XX_NAME;
 pub use transport::{Transport, TransportError};

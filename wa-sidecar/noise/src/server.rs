@@ -50,16 +50,27 @@ impl ServerHandshake {
             .client_hello
             .ok_or(HandshakeError::Malformed("no clientHello"))?;
         let client_ephemeral = key32(hello.ephemeral(), "clientHello.ephemeral is not 32 bytes")?;
-
-        let ephemeral = KeyPair::generate(rng);
         let mut state = SymmetricState::new(&WA_CONN_HEADER);
         state.mix_hash(&client_ephemeral);
+        Self::answer(state, &client_ephemeral, server_static, cert_chain, rng)
+    }
+
+    /// The XX (and XXfallback) ServerHello on a state that has mixed in the client's ephemeral:
+    /// `e, ee, s, es`, then the certificate chain as payload.
+    pub(crate) fn answer(
+        mut state: SymmetricState,
+        client_ephemeral: &[u8; 32],
+        server_static: &KeyPair,
+        cert_chain: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Self, Vec<u8>), HandshakeError> {
+        let ephemeral = KeyPair::generate(rng);
         state.mix_hash(&ephemeral.public);
-        state.mix_key(&checked_dh(&ephemeral, &client_ephemeral)?);
+        state.mix_key(&checked_dh(&ephemeral, client_ephemeral)?);
         let enc_static = state
             .encrypt_and_hash(&server_static.public)
             .map_err(|_| HandshakeError::Seal)?;
-        state.mix_key(&checked_dh(server_static, &client_ephemeral)?);
+        state.mix_key(&checked_dh(server_static, client_ephemeral)?);
         let enc_chain = state
             .encrypt_and_hash(cert_chain)
             .map_err(|_| HandshakeError::Seal)?;

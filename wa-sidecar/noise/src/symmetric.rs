@@ -35,12 +35,24 @@ pub(crate) struct SymmetricState {
 }
 
 impl SymmetricState {
-    /// Initialises from the 32-byte protocol name and mixes in the prologue (the WA header).
+    /// Initialises for XX and mixes in the prologue (the WA header).
     pub(crate) fn new(prologue: &[u8]) -> Self {
+        Self::with_protocol(NOISE_XX_NAME, prologue)
+    }
+
+    /// Initialises for the protocol `name` (zero-padded to 32 bytes, or its SHA-256 when longer,
+    /// Noise spec section 5.2 `InitializeSymmetric`) and mixes in the prologue.
+    pub(crate) fn with_protocol(name: &[u8], prologue: &[u8]) -> Self {
+        let mut h = [0u8; 32];
+        if name.len() <= 32 {
+            h[..name.len()].copy_from_slice(name);
+        } else {
+            h = Sha256::digest(name).into();
+        }
         let mut state = Self {
-            h: *NOISE_XX_NAME,
-            ck: *NOISE_XX_NAME,
-            k: *NOISE_XX_NAME,
+            h,
+            ck: h,
+            k: h,
             n: 0,
         };
         state.mix_hash(prologue);
