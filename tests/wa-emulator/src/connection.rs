@@ -1,4 +1,4 @@
-//! One client connection: WebSocket upgrade, Noise XX as responder, then the `Session` state
+//! One client connection: WebSocket upgrade, Noise XX (or IK / XXfallback) as responder, then the `Session` state
 //! machine fed with decrypted nodes and admin commands.
 
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use wa_binary::Node;
-use wa_noise::{FrameDecoder, FrameEncoder, ServerHandshake, Transport};
+use wa_noise::{FrameDecoder, FrameEncoder, Responder, ServerHandshake, Transport};
 
 use crate::payload::read_client_payload;
 use crate::registry::DeviceView;
@@ -128,16 +128,35 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
     let mut encoder = FrameEncoder::server();
     let hello = next_frame(&mut ws, &mut decoder).await?;
     let identity = &shared.identity;
-    let (handshake, server_hello) = ServerHandshake::read_client_hello(
-        &hello,
-        &identity.noise_static,
-        &identity.chain,
-        &mut OsRng,
-    )?;
-    ws.send(Message::Binary(encoder.encode(&server_hello)?.into()))
-        .await?;
-    let finish_frame = next_frame(&mut ws, &mut decoder).await?;
-    let (finished, transport) = handshake.read_client_finish(&finish_frame)?;
+    // XX, or Noise IK from a client that cached our static key (whatsapp-rust), answered with
+    // XXfallback when its cached key is not ours (fact sheet section 1.6).
+    let responder =
+        ServerHandshake::respond(&hello, &identity.noise_static, &identity.chain, &mut OsRng)?;
+    tracing::debug!(conn = id, ?responder, "client hello");
+    let (finished, transport) = match responder {
+        Responder::Ik {
+            server_hello,
+            finished,
+            transport,
+        } => {
+            ws.send(Message::Binary(encoder.encode(&server_hello)?.into()))
+                .await?;
+            (finished, transport)
+        }
+        Responder::Xx {
+            handshake,
+            server_hello,
+        }
+        | Responder::XxFallback {
+            handshake,
+            server_hello,
+        } => {
+            ws.send(Message::Binary(encoder.encode(&server_hello)?.into()))
+                .await?;
+            let finish_frame = next_frame(&mut ws, &mut decoder).await?;
+            handshake.read_client_finish(&finish_frame)?
+        }
+    };
     let intent = read_client_payload(&finished.payload, finished.client_static)?;
     tracing::info!(conn = id, ?intent, "client finished the handshake");
 

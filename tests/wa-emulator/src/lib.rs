@@ -2,7 +2,8 @@
 //!
 //! It speaks the real WhatsApp Web multi-device protocol closely enough that unmodified clients
 //! (Baileys, our own `wa-sidecar`) pair with it and log in:
-//! * Noise XX responder with its own certificate chain ([`certs`]), signed for real (XEdDSA);
+//! * Noise XX responder with its own certificate chain ([`certs`]), signed for real (XEdDSA),
+//!   and Noise IK resumption (or XXfallback) for clients that cached its static key;
 //! * QR pairing, with the emulator acting as the primary phone ([`adv`], [`qr`]);
 //! * login checked against the registered Noise key, then the post-login IQs ([`iq`]);
 //! * app-state sync answered as for an account without app state ([`app_state`]);

@@ -2,7 +2,8 @@
 //! (`tests/wa-emulator`, started as a child process): see `tests/pair_and_login.rs`.
 
 pub mod emulator;
+pub mod handshakes;
 pub mod session;
 
 pub use emulator::EmulatorProcess;
-pub use session::{Seen, Session};
+pub use session::{Seen, Session, cached_server_key, replace_cached_server_key};

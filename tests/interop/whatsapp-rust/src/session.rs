@@ -8,7 +8,9 @@ use anyhow::{Context as _, bail};
 use tokio::sync::mpsc;
 use whatsapp_rust::http::{HttpClient, HttpRequest, HttpResponse};
 use whatsapp_rust::prelude::{Bot, BotHandle, Event, SqliteStore};
+use whatsapp_rust::traits::DeviceStore as _;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::wacore::store::Device;
 
 /// The app version announced in the login payload. whatsapp-rust otherwise fetches the current
 /// one over HTTP from web.whatsapp.com; the emulator does not check it.
@@ -147,7 +149,7 @@ impl Session {
 
     /// Waits up to `deadline` until the server accepted the login (`<success>`: whatsapp-rust's
     /// `Client::is_logged_in`). Unlike the `Connected` event this does not wait for the initial
-    /// app-state sync, which the emulator does not serve.
+    /// app-state sync (and whatsapp-rust's 10 s grace for the app-state key share before it).
     pub async fn wait_logged_in(&mut self, what: &str, deadline: Duration) -> anyhow::Result<()> {
         let client = self.handle.client();
         let wait = async {
@@ -179,6 +181,43 @@ impl Session {
     pub async fn shutdown(self) {
         self.handle.shutdown().await;
     }
+}
+
+/// Opens the store `db` (not in use by a running bot) and loads its device.
+async fn load_device(db: &Path) -> anyhow::Result<(SqliteStore, Option<Device>)> {
+    let db = db.to_str().context("database path is not UTF-8")?;
+    let store = SqliteStore::new(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the SQLite store {db}: {e}"))?;
+    let device = store
+        .load()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the device: {e}"))?;
+    Ok((store, device))
+}
+
+/// The server static key whatsapp-rust cached in the store `db` (the leaf key of its cached
+/// certificate chain, with which it resumes Noise IK), if any.
+pub async fn cached_server_key(db: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    let (_, device) = load_device(db).await?;
+    Ok(device.and_then(|d| d.server_cert_chain.map(|c| c.leaf.key)))
+}
+
+/// Replaces the cached server static key in the store `db` by `key` (as if the server had
+/// rotated its key since); returns the key it replaced.
+pub async fn replace_cached_server_key(db: &Path, key: [u8; 32]) -> anyhow::Result<[u8; 32]> {
+    let (store, device) = load_device(db).await?;
+    let mut device = device.context("no device in the store")?;
+    let chain = device
+        .server_cert_chain
+        .as_mut()
+        .context("no cached server certificate chain")?;
+    let previous = std::mem::replace(&mut chain.leaf.key, key);
+    store
+        .save(&device)
+        .await
+        .map_err(|e| anyhow::anyhow!("saving the device: {e}"))?;
+    Ok(previous)
 }
 
 #[cfg(test)]
