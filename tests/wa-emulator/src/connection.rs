@@ -1,5 +1,5 @@
-//! One client connection: WebSocket upgrade, Noise XX (or IK / XXfallback) as responder, then the `Session` state
-//! machine fed with decrypted nodes and admin commands.
+//! One client connection: WebSocket upgrade, Noise XX (or IK / XXfallback) as responder, then
+//! the `Session` state machine fed with decrypted nodes and admin commands.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
