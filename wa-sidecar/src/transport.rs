@@ -37,7 +37,10 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<WsStream, ConnectEr
     headers.insert("Origin", HeaderValue::from_static(ORIGIN));
     headers.insert("Cache-Control", HeaderValue::from_static("no-cache"));
     headers.insert("Pragma", HeaderValue::from_static("no-cache"));
-    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+    // Nagle off (as the `ws` package under Baileys does): with several frames in flight, a small
+    // frame would otherwise wait for the server's delayed ACK (~40 ms on Linux).
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+    match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Timeout(timeout)),
         Ok(Err(e)) => Err(ConnectError::Io(e.to_string())),
         Ok(Ok((ws, _response))) => Ok(ws),
