@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! cargo build --release -p gateway -p wa-sidecar --bins --examples
-//! target/release/examples/bench_messaging [--messages 1000] [--concurrency 1,16]
-//!                                         [--inbound 200] [--rate 20]
+//! target/release/examples/bench_messaging [--messages 2000] [--concurrency 1,16]
+//!                                         [--inbound 1000] [--rate 50]
 //! ```
 //!
 //! Three accounts on one emulator: the device under test A (wa-sidecar), the device under test B
@@ -61,16 +61,16 @@ const UNPACED_PER_MIN: u32 = 100_000_000;
 #[derive(Parser)]
 struct Args {
     /// Texts per outbound batch.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 2000)]
     messages: usize,
     /// Outbound concurrency levels (workers), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     concurrency: Vec<usize>,
     /// Inbound texts per device.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     inbound: usize,
     /// Inbound texts per second (open loop).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 50.0)]
     rate: f64,
 }
 
