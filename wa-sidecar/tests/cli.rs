@@ -25,19 +25,7 @@ async fn login(emu: &EmulatorHandle, dir: &Path) -> (ExitStatus, String) {
     cmd.arg("login");
     let mut child: Child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let qr = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            printed.push_str(&line);
-            printed.push('\n');
-            if let Some(qr) = line.strip_prefix("qr-data: ") {
-                return qr.to_owned();
-            }
-        }
-        panic!("login exited without a QR code: {printed}");
-    })
-    .await
-    .expect("no qr-data line");
+    let (qr, printed) = sidecar_bin::line_with_prefix(&mut lines, "qr-data: ", DEADLINE).await;
     assert!(
         printed.contains('█'),
         "no QR drawing before qr-data: {printed}"

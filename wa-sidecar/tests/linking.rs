@@ -107,19 +107,8 @@ async fn login_by_phone_number_code_then_run_logs_in() {
         text
     });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let code = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            printed.push_str(&line);
-            printed.push('\n');
-            if let Some(code) = line.strip_prefix("pairing-code: ") {
-                return code.to_owned();
-            }
-        }
-        panic!("login exited without a pairing code: {printed}");
-    })
-    .await
-    .expect("no pairing-code line");
+    let (code, printed) =
+        sidecar_bin::line_with_prefix(&mut lines, "pairing-code: ", DEADLINE).await;
     assert!(!printed.contains("qr-data"), "{printed}");
     assert_eq!(code.len(), 9, "{code}");
     assert_eq!(&code[4..5], "-", "{code}");

@@ -166,18 +166,9 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
         encoder,
         transport,
     };
-    let (mut session, first) = {
-        let mut registry = shared.registry();
-        let mut ctx = Ctx {
-            registry: &mut registry,
-            now: unix_now(),
-            refuse_logins: shared.faults.refuse_logins.load(Ordering::Relaxed),
-            refuse_logouts: false,
-            pair_refs: shared.pair_refs,
-            rng: OsRng,
-        };
-        Session::open(intent, &finished.client_static, &mut ctx)
-    };
+    let (mut session, first) = with_ctx(&shared, |ctx| {
+        Session::open(intent, &finished.client_static, ctx)
+    });
     let (tx, mut rx) = mpsc::unbounded_channel();
     shared.conns().insert(
         id,
@@ -212,44 +203,12 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                     pending.push(Output::Close(format!("stream error {err:?}")));
                 }
                 Some(Command::Scan { qr, phone, reply }) => {
-                    let mut registry = shared.registry();
-                    let mut ctx = Ctx {
-                        registry: &mut registry,
-                        now: unix_now(),
-                        refuse_logins: false,
-                        refuse_logouts: false,
-                        pair_refs: shared.pair_refs,
-                        rng: OsRng,
-                    };
-                    match session.scan(&qr, &phone, &mut ctx) {
-                        Ok(out) => {
-                            pending = out;
-                            waiter = Some(reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    }
+                    let started = with_ctx(&shared, |ctx| session.scan(&qr, &phone, ctx));
+                    start_pairing(started, reply, &mut pending, &mut waiter);
                 }
                 Some(Command::EnterCode { phone, code, reply }) => {
-                    let mut registry = shared.registry();
-                    let mut ctx = Ctx {
-                        registry: &mut registry,
-                        now: unix_now(),
-                        refuse_logins: false,
-                        refuse_logouts: false,
-                        pair_refs: shared.pair_refs,
-                        rng: OsRng,
-                    };
-                    match session.enter_code(&phone, &code, &mut ctx) {
-                        Ok(out) => {
-                            pending = out;
-                            waiter = Some(reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    }
+                    let started = with_ctx(&shared, |ctx| session.enter_code(&phone, &code, ctx));
+                    start_pairing(started, reply, &mut pending, &mut waiter);
                 }
             },
             msg = link.ws.next() => match msg {
@@ -263,16 +222,7 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
                         {
                             continue;
                         }
-                        let mut registry = shared.registry();
-                        let mut ctx = Ctx {
-                            registry: &mut registry,
-                            now: unix_now(),
-                            refuse_logins: false,
-                            refuse_logouts: shared.faults.refuse_logouts.load(Ordering::Relaxed),
-                            pair_refs: shared.pair_refs,
-                            rng: OsRng,
-                        };
-                        pending.extend(session.on_node(&node, &mut ctx));
+                        pending.extend(with_ctx(&shared, |ctx| session.on_node(&node, ctx)));
                     }
                 }
                 Some(Ok(_)) => {}
@@ -280,6 +230,39 @@ async fn run(mut ws: Ws, id: u64, shared: Arc<Shared>) -> Result<(), ConnError> 
         }
     }
     finish(session, waiter, Ok(()))
+}
+
+/// Runs `f` with the session context: the locked registry, the clock and the fault switches.
+fn with_ctx<T>(shared: &Shared, f: impl FnOnce(&mut Ctx<'_, OsRng>) -> T) -> T {
+    let mut registry = shared.registry();
+    let mut ctx = Ctx {
+        registry: &mut registry,
+        now: unix_now(),
+        refuse_logins: shared.faults.refuse_logins.load(Ordering::Relaxed),
+        refuse_logouts: shared.faults.refuse_logouts.load(Ordering::Relaxed),
+        pair_refs: shared.pair_refs,
+        rng: OsRng,
+    };
+    f(&mut ctx)
+}
+
+/// A scan or a typed code started pairing: its outputs go next, and `reply` waits for the
+/// outcome; or it could not start, which `reply` learns now.
+fn start_pairing(
+    started: Result<Vec<Output>, crate::session::ScanError>,
+    reply: oneshot::Sender<Result<DeviceView, ScanFailure>>,
+    pending: &mut Vec<Output>,
+    waiter: &mut Option<oneshot::Sender<Result<DeviceView, ScanFailure>>>,
+) {
+    match started {
+        Ok(out) => {
+            *pending = out;
+            *waiter = Some(reply);
+        }
+        Err(e) => {
+            let _ = reply.send(Err(e.into()));
+        }
+    }
 }
 
 /// Performs queued outputs in order. Returns true when the connection must close.

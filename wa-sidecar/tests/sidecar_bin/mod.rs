@@ -40,3 +40,29 @@ pub async fn output_within(mut cmd: Command, deadline: Duration) -> (ExitStatus,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Reads `lines` until one starts with `prefix`; returns the rest of that line and everything
+/// read so far. Panics (naming what was printed) if the output ends or `deadline` passes first.
+pub async fn line_with_prefix<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    prefix: &str,
+    deadline: Duration,
+) -> (String, String) {
+    let mut printed = String::new();
+    let found = tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Some(rest.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(rest)) => (rest, printed),
+        Ok(None) => panic!("output ended without a `{prefix}` line: {printed}"),
+        Err(_) => panic!("no `{prefix}` line within {deadline:?}: {printed}"),
+    }
+}
