@@ -1,11 +1,12 @@
 //! `/send` idempotency records and send pacing.
 //!
 //! A record (sled tree `idempotency`, key = the caller's `idempotencyKey`) holds the WhatsApp
-//! message id we chose, a SHA-256 of the request and the send's state. It is written and
-//! flushed BEFORE the message is handed to the connection, so a retried request (also after a
-//! restart) never sends a second message: `Sent` answers with the same id, `Failed` with the
-//! same failure, and `Pending` (interrupted before the server answered) is reported as an
-//! unknown outcome rather than resent.
+//! message id we chose, a SHA-256 of the request and the send's state. It is written before the
+//! send command goes to the driver, which flushes sled before the message is handed to the
+//! connection (see `crate::messaging`), so a retried request (also after a restart) never sends a
+//! second message: `Sent` answers with the same id, `Failed` with the same failure, and
+//! `Pending` (interrupted before the server answered) is reported as an unknown outcome rather
+//! than resent. (A record whose message never left may be lost in a crash, which is harmless.)
 
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,8 @@ impl Idempotency {
         })
     }
 
-    /// Stores a `Pending` record with `message_id` unless `key` exists (atomic), then flushes.
+    /// Stores a `Pending` record with `message_id` unless `key` exists (atomic). Not flushed:
+    /// the driver flushes before the message leaves.
     pub fn reserve(
         &self,
         key: &str,
@@ -103,7 +105,6 @@ impl Idempotency {
             .compare_and_swap(key, None::<&[u8]>, Some(bytes))
             .map_err(|e| self.store.sled_err(e))?;
         if swapped.is_ok() {
-            self.store.flush()?;
             return Ok(Reservation::New);
         }
         match self.get(key)? {
@@ -113,7 +114,8 @@ impl Idempotency {
         }
     }
 
-    /// Records the outcome for the record whose id is `message_id` under `key`.
+    /// Records the outcome for the record whose id is `message_id` under `key`. Not flushed:
+    /// the caller flushes before telling anyone the outcome.
     pub fn finish(&self, key: &str, message_id: &str, state: SendState) -> Result<(), StoreError> {
         if let Some(mut record) = self.get(key)?
             && record.message_id == message_id
@@ -123,7 +125,6 @@ impl Idempotency {
             self.tree
                 .insert(key, bytes)
                 .map_err(|e| self.store.sled_err(e))?;
-            self.store.flush()?;
         }
         Ok(())
     }
@@ -207,6 +208,7 @@ mod tests {
             let idem = Idempotency::open(&store).unwrap();
             assert_eq!(idem.reserve("k", &h1, "ID1").unwrap(), Reservation::New);
             idem.finish("k", "ID1", SendState::Sent).unwrap();
+            store.flush().unwrap(); // what the driver does before reporting the outcome
         }
         let store = Store::open(tmp.path()).unwrap();
         let idem = Idempotency::open(&store).unwrap();

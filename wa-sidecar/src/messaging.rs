@@ -7,7 +7,9 @@
 //! outbox entries are committed in one transaction and sled is flushed before the first node
 //! that follows is handed to the connection — and after the call in any case. So a ratchet step
 //! and the inbound message it decrypted are on disk together, before the server sees our
-//! receipt or message.
+//! receipt or message. The same flush makes a `/send` idempotency record durable before its
+//! message leaves, and the outcome of a send reaches its caller only after the flush that
+//! recorded it: one flush per step instead of one per record.
 
 use std::collections::HashMap;
 
@@ -58,6 +60,9 @@ pub(crate) struct Messaging {
     pending: HashMap<String, (String, oneshot::Sender<SendResult>)>,
     /// Outbox bodies waiting for the next [`Messaging::commit`].
     staged: Vec<Vec<u8>>,
+    /// Send outcomes whose idempotency records wait for the next [`Messaging::commit`]; the
+    /// callers learn them only once those are on disk.
+    replies: Vec<(oneshot::Sender<SendResult>, SendResult)>,
 }
 
 impl Messaging {
@@ -70,6 +75,7 @@ impl Messaging {
             messenger: None,
             pending: HashMap::new(),
             staged: Vec::new(),
+            replies: Vec::new(),
         })
     }
 
@@ -110,6 +116,9 @@ impl Messaging {
         self.store.flush()?;
         if !entries.is_empty() {
             self.outbox.wake();
+        }
+        for (reply, result) in self.replies.drain(..) {
+            let _ = reply.send(result);
         }
         Ok(())
     }
@@ -162,7 +171,7 @@ impl Messaging {
                         reason: reason.clone(),
                     },
                 )?;
-                let _ = cmd.reply.send(SendResult::Failed(reason));
+                self.replies.push((cmd.reply, SendResult::Failed(reason)));
             }
         }
         self.drain(conn)
@@ -233,7 +242,7 @@ impl Messaging {
                 tracing::info!(%message_id, ?result, "send finished");
                 if let Some((key, reply)) = self.pending.remove(&message_id) {
                     self.idempotency.finish(&key, &message_id, state)?;
-                    let _ = reply.send(result);
+                    self.replies.push((reply, result));
                 }
             }
             MessengerEvent::Receipt(receipt) => {
