@@ -82,19 +82,31 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long [`Store::open`] waits for a lock held elsewhere.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
+    ///
+    /// A lock held by someone else is waited for up to [`LOCK_WAIT`]: sled releases its file
+    /// lock only once its background writers are done, a moment after the last handle of a
+    /// store closed in this process (a restart in place). Another process's lock stays and is
+    /// reported as [`StoreError::Locked`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.to_owned();
-        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked { path: path.clone() }
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(StoreError::Locked { path });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(source) => return Err(StoreError::Sled { path, source }),
             }
-            _ => StoreError::Sled {
-                path: path.clone(),
-                source: e,
-            },
-        })?;
+        };
         let tree = |name: &str| {
             db.open_tree(name).map_err(|source| StoreError::Sled {
                 path: path.clone(),
