@@ -60,8 +60,12 @@ pub enum Scope {
 pub enum Verdict {
     /// 2xx: delete.
     Accepted,
-    /// Retry later; `scope` says who waits.
-    Retry { reason: String, scope: Scope },
+    /// Retry later; `scope` says who waits. `status` is the HTTP status, if one came back.
+    Retry {
+        reason: String,
+        status: Option<u16>,
+        scope: Scope,
+    },
     /// Refused for good: dead-letter.
     Refused(u16),
 }
@@ -70,6 +74,7 @@ pub enum Verdict {
 pub fn verdict(status: u16) -> Verdict {
     let retry = |scope| Verdict::Retry {
         reason: format!("HTTP {status}"),
+        status: Some(status),
         scope,
     };
     match status {
@@ -135,6 +140,7 @@ impl Target for Webhook {
             Ok(r) => verdict(r.status().as_u16()),
             Err(e) => Verdict::Retry {
                 reason: format!("request failed: {e}"),
+                status: None,
                 scope: Scope::Target,
             },
         }
@@ -300,8 +306,12 @@ impl<T: Target> Forwarder<T> {
                         tracing::error!(error = %e, "cannot move an outbox entry to dead_letter");
                     }
                 }
-                Verdict::Retry { reason, scope } => {
-                    if let Some(delay) = self.failed(chat, scope, &reason) {
+                Verdict::Retry {
+                    reason,
+                    status,
+                    scope,
+                } => {
+                    if let Some(delay) = self.failed(chat, scope, status, &reason) {
                         return ScanEnd::BackOff(delay);
                     }
                 }
@@ -316,7 +326,13 @@ impl<T: Target> Forwarder<T> {
     }
 
     /// Records a failed delivery; `Some(delay)` when every chat must wait.
-    fn failed(&mut self, chat: String, scope: Scope, reason: &str) -> Option<Duration> {
+    fn failed(
+        &mut self,
+        chat: String,
+        scope: Scope,
+        status: Option<u16>,
+        reason: &str,
+    ) -> Option<Duration> {
         let rng = &mut rand::thread_rng();
         if !self.failing.contains(&chat) {
             self.failing.push(chat.clone());
@@ -328,7 +344,7 @@ impl<T: Target> Forwarder<T> {
             self.failing.clear();
             self.target_attempt = self.target_attempt.saturating_add(1);
             let delay = retry_delay(self.target_attempt, rng);
-            if matches!(reason, "HTTP 401" | "HTTP 403" | "HTTP 404" | "HTTP 405") {
+            if matches!(status, Some(401 | 403 | 404 | 405)) {
                 tracing::error!(
                     %reason,
                     "webhook target refuses us: check BAILEYS_WEBHOOK_TARGET and the secret; \

@@ -7,7 +7,6 @@ mod sidecar_bin;
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
 
 use common::*;
 use sidecar_bin::{BIN, sidecar};
@@ -31,21 +30,7 @@ async fn login(emu: &EmulatorHandle, dir: &Path) -> (ExitStatus, String) {
         "no QR drawing before qr-data: {printed}"
     );
     scan(emu, &qr).await;
-    let rest = tokio::time::timeout(DEADLINE, async {
-        let mut rest = String::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    })
-    .await
-    .unwrap();
-    let status = tokio::time::timeout(DEADLINE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    (status, rest)
+    sidecar_bin::rest_and_exit(&mut lines, &mut child, DEADLINE).await
 }
 
 #[tokio::test]
@@ -150,11 +135,7 @@ async fn run_serves_health_and_stops_on_sigterm() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let jid = pair(&emu, dir.path()).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sidecar_bin::free_port();
     let mut cmd = sidecar(&emu, &emu.ws_url(), dir.path());
     cmd.arg("run")
         .env("SIDECAR_BIND", format!("127.0.0.1:{port}"))
@@ -165,20 +146,7 @@ async fn run_serves_health_and_stops_on_sigterm() {
         .env("BAILEYS_WEBHOOK_SECRET", "s3cret-value-for-test")
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/health");
-    let body: serde_json::Value = tokio::time::timeout(DEADLINE, async {
-        loop {
-            if let Ok(resp) = client.get(&url).send().await
-                && resp.status() == 200
-            {
-                return resp.json().await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("/health never became 200");
+    let body = sidecar_bin::wait_healthy(&mut child, port, DEADLINE).await;
     assert_eq!(body["device"], jid.as_str());
     // the running service holds the store: `status` says so instead of failing obscurely
     let (status, _, err) = output({

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod sidecar_bin;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -16,51 +17,27 @@ use common::recorder::{Recorder, SECRET};
 use common::service::{send_text, start_service};
 use common::*;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use wa_emulator::EmulatorHandle;
 use wa_sidecar::Store;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 const PHONE_B: &str = "972509999888";
 
 /// `wa-sidecar run` for the device in `dir`, forwarding to `target`; returns once `/health`
 /// says connected.
 async fn run_sidecar(emu: &EmulatorHandle, dir: &Path, target: &str) -> Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
+    let port = sidecar_bin::free_port();
+    let mut child = sidecar_bin::sidecar(emu, &emu.ws_url(), dir)
         .arg("run")
-        .env_clear()
-        .env("WA_WS_URL", emu.ws_url())
-        .env("WA_STATE_DIR", dir)
-        .env("WA_DANGER_TRUST_ROOT_KEY", emu.root_public_key_hex())
         .env("SIDECAR_BIND", format!("127.0.0.1:{port}"))
         .env("BAILEYS_WEBHOOK_TARGET", target)
         .env("BAILEYS_WEBHOOK_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/health");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status() == 200
-        {
-            return child;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("wa-sidecar run exited with {status}");
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never connected");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    sidecar_bin::wait_healthy(&mut child, port, DEADLINE).await;
+    child
 }
 
 async fn admin_state(emu: &EmulatorHandle) -> Value {

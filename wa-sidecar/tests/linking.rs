@@ -138,20 +138,7 @@ async fn login_by_phone_number_code_then_run_logs_in() {
     assert_eq!(status, 200, "{device}");
     let jid = device["jid"].as_str().unwrap().to_owned();
     assert!(jid.starts_with(&format!("{PHONE}:")), "{jid}");
-    let rest = tokio::time::timeout(DEADLINE, async {
-        let mut rest = String::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    })
-    .await
-    .unwrap();
-    let status = tokio::time::timeout(DEADLINE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let (status, rest) = sidecar_bin::rest_and_exit(&mut lines, &mut child, DEADLINE).await;
     let err = stderr_text.await.unwrap();
     assert!(status.success(), "login failed: {status} {rest} {err}");
     assert!(rest.contains(&format!("paired as {jid}")), "{rest}");

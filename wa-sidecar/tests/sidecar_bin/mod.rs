@@ -66,3 +66,62 @@ pub async fn line_with_prefix<R: tokio::io::AsyncBufRead + Unpin>(
         Err(_) => panic!("no `{prefix}` line within {deadline:?}: {printed}"),
     }
 }
+
+/// Reads the rest of `lines`, then waits for `child` to exit (each within `deadline`): the exit
+/// status and what was printed.
+pub async fn rest_and_exit<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    child: &mut tokio::process::Child,
+    deadline: Duration,
+) -> (ExitStatus, String) {
+    let rest = tokio::time::timeout(deadline, async {
+        let mut rest = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    })
+    .await
+    .expect("output did not end");
+    let status = tokio::time::timeout(deadline, child.wait())
+        .await
+        .expect("process did not exit")
+        .unwrap();
+    (status, rest)
+}
+
+/// Waits until `GET http://127.0.0.1:{port}/health` answers 200; panics if `child` exits or
+/// `deadline` passes first.
+pub async fn wait_healthy(
+    child: &mut tokio::process::Child,
+    port: u16,
+    deadline: Duration,
+) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{port}/health");
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status() == 200
+        {
+            return r.json().await.unwrap();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("wa-sidecar run exited with {status}");
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "/health never became 200"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A free local TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
